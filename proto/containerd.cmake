@@ -1,0 +1,13 @@
+# containerd's wire types (shim v2 API, events, runc options, cgroup metrics),
+# included from proto/CMakeLists.txt. Paths are relative to proto/.
+nanoshim_protoc(nanoshim_proto
+  containerd/types/mount.proto
+  containerd/types/metrics.proto
+  containerd/types/task.proto
+  containerd/task/v2/shim.proto
+  containerd/events/task.proto
+  containerd/services/events/ttrpc/v1/events.proto
+  containerd/runc/v1/oci.proto
+  cgroups/v1/metrics.proto
+  cgroups/v2/metrics.proto)
+target_link_libraries(nanoshim_proto PUBLIC ttrpc_proto)

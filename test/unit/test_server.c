@@ -1,0 +1,431 @@
+/* Server contract, byte level: what our server answers to every kind of frame,
+ * checked against the bytes ttrpc 1.1.1 (Go) sends for the same input. The
+ * client side of each test is a raw socket. */
+#include "testsrv.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "ttrpc/ttrpc.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+
+static struct testsrv ts;
+static int peer = -1; /* raw client end */
+
+static void setup(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	ts_init(&ts);
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(ttrpc_server_add_conn(ts.srv, sv[0]), 0);
+	peer = sv[1];
+	fcntl(peer, F_SETFL, O_NONBLOCK);
+}
+
+static void teardown(void)
+{
+	if (peer >= 0)
+		close(peer);
+	peer = -1;
+	ts_stop(&ts);
+}
+
+TestSuite(server, .init = setup, .fini = teardown, .timeout = 30);
+
+static void send_bytes(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n) {
+		ssize_t w = write(peer, b, n);
+		if (w < 0 && errno == EAGAIN) {
+			ts_step(&ts, 10);
+			continue;
+		}
+		cr_assert(w > 0, "write: %s", strerror(errno));
+		b += w;
+		n -= (size_t)w;
+		ts_step(&ts, 0);
+	}
+}
+
+static void send_frame(uint32_t id, uint8_t type, uint8_t flags, const void *data, size_t len)
+{
+	uint8_t h[TTRPC_HEADER_LEN];
+	struct ttrpc_frame_hdr hdr = {
+		.length = (uint32_t)len, .stream_id = id, .type = type, .flags = flags};
+	ttrpc_frame_hdr_encode(h, &hdr);
+	send_bytes(h, sizeof(h));
+	if (len)
+		send_bytes(data, len);
+}
+
+/* Reads exactly n bytes from the peer while serving; false on EOF. */
+static bool recv_exact(void *p, size_t n, int timeout_ms)
+{
+	uint8_t *b = p;
+	int64_t end = ttrpc_now_ns() + (int64_t)timeout_ms * 1000000;
+	fcntl(peer, F_SETFL, O_NONBLOCK);
+	while (n) {
+		ssize_t r = read(peer, b, n);
+		if (r == 0)
+			return false;
+		if (r > 0) {
+			b += r;
+			n -= (size_t)r;
+			continue;
+		}
+		cr_assert(errno == EAGAIN, "read: %s", strerror(errno));
+		cr_assert(ttrpc_now_ns() < end, "no reply in time");
+		ts_step(&ts, 5);
+	}
+	return true;
+}
+
+/* Reads one frame; returns its body (caller frees). */
+static uint8_t *recv_frame(struct ttrpc_frame_hdr *h)
+{
+	uint8_t hb[TTRPC_HEADER_LEN];
+	cr_assert(recv_exact(hb, sizeof(hb), 5000), "connection closed");
+	ttrpc_frame_hdr_decode(hb, h);
+	uint8_t *body = malloc(h->length + 1);
+	cr_assert(recv_exact(body, h->length, 5000));
+	return body;
+}
+
+static void expect_status(uint32_t id, int code, const char *msg)
+{
+	struct ttrpc_frame_hdr h;
+	uint8_t *body = recv_frame(&h);
+	cr_assert_eq(h.stream_id, id);
+	cr_assert_eq(h.type, TTRPC_TYPE_RESPONSE);
+	cr_assert_eq(h.flags, 0);
+	/* Response{status{code, message}} */
+	cr_assert(h.length >= 2 && body[0] == 0x0a, "no status in reply");
+	Google__Rpc__Status *st = google__rpc__status__unpack(NULL, body[1], body + 2);
+	cr_assert_not_null(st);
+	cr_assert_eq(st->code, code, "code %d (%s)", st->code, st->message);
+	cr_assert_str_eq(st->message, msg);
+	google__rpc__status__free_unpacked(st, NULL);
+	free(body);
+}
+
+static const uint8_t echo_hi[] = {
+	0x0a, 0x14, 't', 't', 'r', 'p', 'c', '.', 'b', 'e', 'n', 'c', 'h', '.', 'v', '1', '.',
+	'B',  'e',  'n', 'c', 'h', 0x12, 0x04, 'E', 'c', 'h', 'o', 0x1a, 0x04, 0x0a, 0x02, 'h', 'i'};
+
+static void expect_echo_hi(uint32_t id)
+{
+	struct ttrpc_frame_hdr h;
+	uint8_t *body = recv_frame(&h);
+	const uint8_t want[] = {0x12, 0x04, 0x0a, 0x02, 'h', 'i'};
+	cr_assert_eq(h.stream_id, id);
+	cr_assert_eq(h.type, TTRPC_TYPE_RESPONSE);
+	cr_assert_eq(h.length, sizeof(want));
+	cr_assert(memcmp(body, want, sizeof(want)) == 0);
+	free(body);
+}
+
+/* Builds a Request envelope with protobuf-c (independent of our encoder). */
+static size_t build_request(uint8_t *out, const char *svc, const char *method,
+			    const ProtobufCMessage *payload, int64_t timeout)
+{
+	Ttrpc__Request r = TTRPC__REQUEST__INIT;
+	uint8_t pbuf[4096];
+	r.service = (char *)svc;
+	r.method = (char *)method;
+	if (payload) {
+		r.payload.len = protobuf_c_message_pack(payload, pbuf);
+		r.payload.data = pbuf;
+	}
+	r.timeout_nano = timeout;
+	return ttrpc__request__pack(&r, out);
+}
+
+static void send_sleep(uint32_t id, int64_t millis, int64_t timeout)
+{
+	Ttrpc__Bench__V1__SleepRequest s = TTRPC__BENCH__V1__SLEEP_REQUEST__INIT;
+	s.millis = millis;
+	uint8_t buf[256];
+	size_t n = build_request(buf, "ttrpc.bench.v1.Bench", "Sleep", &s.base, timeout);
+	send_frame(id, TTRPC_TYPE_REQUEST, 0, buf, n);
+}
+
+Test(server, echo_bytes_match_go)
+{
+	send_frame(1, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	expect_echo_hi(1);
+}
+
+Test(server, empty_success_is_a_zero_length_frame)
+{
+	send_sleep(1, 0, 0);
+	uint8_t hb[TTRPC_HEADER_LEN];
+	cr_assert(recv_exact(hb, sizeof(hb), 5000));
+	const uint8_t want[] = {0, 0, 0, 0, 0, 0, 0, 1, 2, 0};
+	cr_assert(memcmp(hb, want, sizeof(want)) == 0);
+}
+
+Test(server, error_bytes_match_go)
+{
+	Ttrpc__Bench__V1__FailRequest f = TTRPC__BENCH__V1__FAIL_REQUEST__INIT;
+	f.code = 5;
+	f.message = "nope";
+	uint8_t buf[256];
+	size_t n = build_request(buf, "ttrpc.bench.v1.Bench", "Fail", &f.base, 0);
+	send_frame(1, TTRPC_TYPE_REQUEST, 0, buf, n);
+	uint8_t got[20];
+	cr_assert(recv_exact(got, 20, 5000));
+	const uint8_t want[] = {0, 0, 0, 0x0a, 0, 0, 0, 1, 2, 0, 0x0a, 0x08,
+				0x08, 0x05, 0x12, 0x04, 'n', 'o', 'p', 'e'};
+	cr_assert(memcmp(got, want, sizeof(want)) == 0);
+}
+
+Test(server, unknown_service_and_method)
+{
+	uint8_t buf[256];
+	size_t n = build_request(buf, "no.Such", "Echo", NULL, 0);
+	send_frame(1, TTRPC_TYPE_REQUEST, 0, buf, n);
+	expect_status(1, TTRPC_UNIMPLEMENTED, "service no.Such");
+	n = build_request(buf, "ttrpc.bench.v1.Bench", "Nope", NULL, 0);
+	send_frame(3, TTRPC_TYPE_REQUEST, 0, buf, n);
+	expect_status(3, TTRPC_UNIMPLEMENTED, "method Nope");
+	send_frame(5, TTRPC_TYPE_REQUEST, 0, "", 0); /* empty request: service "" */
+	expect_status(5, TTRPC_UNIMPLEMENTED, "service ");
+}
+
+Test(server, even_stream_ids_refused_connection_kept)
+{
+	send_frame(2, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	expect_status(2, TTRPC_INVALID_ARGUMENT, "StreamID must be odd for client initiated streams");
+	send_frame(0, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	expect_status(0, TTRPC_INVALID_ARGUMENT, "StreamID must be odd for client initiated streams");
+	send_frame(7, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	expect_echo_hi(7);
+}
+
+Test(server, garbage_request_and_payload)
+{
+	const uint8_t garbage[] = {0x0a, 0x50, 'x'}; /* length runs past the end */
+	send_frame(1, TTRPC_TYPE_REQUEST, 0, garbage, sizeof(garbage));
+	expect_status(1, TTRPC_INVALID_ARGUMENT, "unmarshal request error: proto: malformed Request");
+	Ttrpc__Request r = TTRPC__REQUEST__INIT;
+	uint8_t bad_payload[] = {0x0a, 0x7f, 1}, buf[128];
+	r.service = "ttrpc.bench.v1.Bench";
+	r.method = "Echo";
+	r.payload.data = bad_payload;
+	r.payload.len = sizeof(bad_payload);
+	size_t n = ttrpc__request__pack(&r, buf);
+	send_frame(3, TTRPC_TYPE_REQUEST, 0, buf, n);
+	expect_status(3, TTRPC_INTERNAL,
+		      "ttrpc: error unmarshalling payload: proto: malformed ttrpc.bench.v1.EchoPayload");
+	send_frame(5, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	expect_echo_hi(5);
+}
+
+Test(server, invalid_utf8_refused)
+{
+	uint8_t buf[128];
+	size_t n = build_request(buf, "ttrpc.bench.v1.\xff", "Echo", NULL, 0);
+	send_frame(1, TTRPC_TYPE_REQUEST, 0, buf, n);
+	expect_status(1, TTRPC_INVALID_ARGUMENT,
+		      "unmarshal request error: proto: string field contains invalid UTF-8");
+}
+
+Test(server, unknown_types_and_stray_frames_ignored)
+{
+	send_frame(1, 9, 0, "zz", 2);
+	send_frame(1, TTRPC_TYPE_RESPONSE, 0, "", 0);
+	send_frame(3, TTRPC_TYPE_DATA, TTRPC_FLAG_REMOTE_CLOSED, "q", 1);
+	send_frame(5, TTRPC_TYPE_REQUEST, TTRPC_FLAG_NO_DATA, echo_hi, sizeof(echo_hi));
+	/* flags on a Request to a unary handler are tolerated (1.1.1 ignores them) */
+	expect_echo_hi(5);
+}
+
+Test(server, oversized_frame_discarded_then_resource_exhausted)
+{
+	uint32_t len = TTRPC_MAX_DATA + 10;
+	uint8_t *big = calloc(1, len);
+	send_frame(9, TTRPC_TYPE_REQUEST, 0, big, len);
+	free(big);
+	expect_status(9, TTRPC_RESOURCE_EXHAUSTED,
+		      "message length 4194314 exceed maximum message size of 4194304");
+	send_frame(11, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	expect_echo_hi(11);
+}
+
+Test(server, exactly_max_size_request_served)
+{
+	/* An Echo request whose envelope is exactly 4194304 bytes. */
+	size_t total = TTRPC_MAX_DATA, plen;
+	Ttrpc__Bench__V1__EchoPayload e = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
+	Ttrpc__Request r = TTRPC__REQUEST__INIT;
+	r.service = "ttrpc.bench.v1.Bench";
+	r.method = "Echo";
+	e.value.len = total - 64;
+	for (;;) { /* grow the payload until the envelope is exactly the maximum */
+		r.payload.len = protobuf_c_message_get_packed_size(&e.base);
+		size_t n = ttrpc__request__get_packed_size(&r);
+		if (n == total)
+			break;
+		cr_assert(n < total);
+		e.value.len += total - n > 8 ? total - n - 4 : 1;
+	}
+	e.value.data = calloc(1, e.value.len);
+	uint8_t *inner = malloc(e.value.len + 16);
+	plen = protobuf_c_message_pack(&e.base, inner);
+	r.payload.data = inner;
+	uint8_t *buf = malloc(total + 64);
+	size_t n = ttrpc__request__pack(&r, buf);
+	cr_assert_eq(n, TTRPC_MAX_DATA);
+	send_frame(1, TTRPC_TYPE_REQUEST, 0, buf, n);
+	struct ttrpc_frame_hdr h;
+	uint8_t *body = recv_frame(&h);
+	cr_assert_eq(h.stream_id, 1);
+	cr_assert_eq(h.length, 1 + 4 + plen); /* tag, 4-byte varint, payload */
+	free(body);
+	free(buf);
+	free(inner);
+	free(e.value.data);
+}
+
+Test(server, never_sends_a_reply_over_4mib)
+{
+	Ttrpc__Bench__V1__EchoPayload e = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
+	e.value.data = (uint8_t *)BIG_REPLY_MARKER;
+	e.value.len = strlen(BIG_REPLY_MARKER);
+	uint8_t buf[256];
+	size_t n = build_request(buf, "ttrpc.bench.v1.Bench", "Echo", &e.base, 0);
+	send_frame(1, TTRPC_TYPE_REQUEST, 0, buf, n);
+	expect_status(1, TTRPC_RESOURCE_EXHAUSTED,
+		      "message length 4194310 exceed maximum message size of 4194304");
+}
+
+Test(server, replies_in_completion_order)
+{
+	send_sleep(1, 200, 0);
+	send_frame(3, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	expect_echo_hi(3);
+	struct ttrpc_frame_hdr h;
+	free(recv_frame(&h));
+	cr_assert_eq(h.stream_id, 1);
+	cr_assert_eq(h.length, 0);
+}
+
+Test(server, timeout_nano_deadline)
+{
+	send_sleep(1, 5000, 50 * 1000000LL);
+	expect_status(1, TTRPC_DEADLINE_EXCEEDED, "context deadline exceeded");
+	send_sleep(3, 5000, -1); /* already expired */
+	expect_status(3, TTRPC_DEADLINE_EXCEEDED, "context deadline exceeded");
+	/* a handler that answers at once wins over an expired deadline, as in Go */
+	Ttrpc__Bench__V1__EchoPayload e = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
+	uint8_t buf[128];
+	size_t n = build_request(buf, "ttrpc.bench.v1.Bench", "Echo", &e.base, -1);
+	send_frame(5, TTRPC_TYPE_REQUEST, 0, buf, n);
+	struct ttrpc_frame_hdr h;
+	free(recv_frame(&h));
+	cr_assert_eq(h.stream_id, 5);
+	cr_assert_eq(h.length, 0);
+	cr_assert_null(ts.sleepers, "cancelled sleepers were finished");
+}
+
+Test(server, half_close_still_gets_replies_then_eof)
+{
+	send_sleep(1, 100, 0);
+	send_frame(3, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	shutdown(peer, SHUT_WR);
+	expect_echo_hi(3);
+	struct ttrpc_frame_hdr h;
+	free(recv_frame(&h));
+	cr_assert_eq(h.stream_id, 1);
+	uint8_t b;
+	cr_assert(!recv_exact(&b, 1, 5000), "server closes after the last reply");
+	cr_assert_eq(ttrpc_server_conn_count(ts.srv), 0);
+}
+
+Test(server, peer_death_mid_frame_closes_and_cancels)
+{
+	send_sleep(1, 10000, 0);
+	ts_step(&ts, 20);
+	cr_assert_not_null(ts.sleepers);
+	send_bytes(echo_hi, 5); /* a header fragment */
+	close(peer);
+	peer = -1;
+	for (int i = 0; i < 100 && ttrpc_server_conn_count(ts.srv); i++)
+		ts_step(&ts, 10);
+	cr_assert_eq(ttrpc_server_conn_count(ts.srv), 0);
+	cr_assert_null(ts.sleepers, "the in-flight call was cancelled");
+}
+
+Test(server, graceful_shutdown_finishes_inflight)
+{
+	send_sleep(1, 100, 0);
+	ts_step(&ts, 10);
+	ttrpc_server_shutdown(ts.srv);
+	struct ttrpc_frame_hdr h;
+	free(recv_frame(&h));
+	cr_assert_eq(h.stream_id, 1);
+	cr_assert_eq(h.length, 0);
+	uint8_t b;
+	cr_assert(!recv_exact(&b, 1, 5000));
+	cr_assert(ttrpc_server_drained(ts.srv));
+}
+
+Test(server, pipelined_many)
+{
+	for (uint32_t i = 0; i < 200; i++)
+		send_frame(2 * i + 1, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	for (uint32_t i = 0; i < 200; i++)
+		expect_echo_hi(2 * i + 1);
+}
+
+Test(server, peer_with_other_uid_refused)
+{
+	char dir[] = "/tmp/nanoshim-peer-XXXXXX", path[108];
+	cr_assert_not_null(mkdtemp(dir));
+	chmod(dir, 0755);
+	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	cr_assert_eq(ttrpc_server_listen(ts.srv, path), 0);
+	chmod(path, 0666);
+	int pfd[2];
+	cr_assert_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(3);
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		struct sockaddr_un sa;
+		int len = ttrpc_sockaddr(path, &sa);
+		if (connect(fd, (struct sockaddr *)&sa, (socklen_t)len) < 0)
+			_exit(4);
+		uint8_t h[TTRPC_HEADER_LEN];
+		struct ttrpc_frame_hdr hdr = {.length = sizeof(echo_hi), .stream_id = 1, .type = 1};
+		ttrpc_frame_hdr_encode(h, &hdr);
+		if (write(pfd[1], "c", 1) != 1)
+			_exit(6);
+		/* the server closes without a byte: read sees EOF (or a reset) */
+		(void)!write(fd, h, sizeof(h));
+		(void)!write(fd, echo_hi, sizeof(echo_hi));
+		uint8_t b;
+		ssize_t r = read(fd, &b, 1);
+		_exit(r <= 0 ? 0 : 7);
+	}
+	close(pfd[1]);
+	int status = 0;
+	for (int i = 0; i < 500; i++) {
+		ts_step(&ts, 10);
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+	}
+	cr_assert(WIFEXITED(status));
+	cr_assert_eq(WEXITSTATUS(status), 0, "child status %d", WEXITSTATUS(status));
+	cr_assert_eq(ts.calls_seen, 0);
+	close(pfd[0]);
+	unlink(path);
+	rmdir(dir);
+}

@@ -1,0 +1,314 @@
+/* ttrpc envelope wire encoding (see envelope.h). Fields are written in
+ * ascending order and zero values omitted, as Go's marshaller does. */
+#include "envelope.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static size_t field_len_size(size_t len)
+{
+	return 1 + varint_len(len) + len;
+}
+
+static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
+{
+	*p++ = (uint8_t)(field << 3 | WT_LEN);
+	p = put_varint(p, len);
+	if (len)
+		memcpy(p, data, len);
+	return p + len;
+}
+
+static uint8_t *body(struct ttrpc_obuf *b)
+{
+	return b->data + TTRPC_HEADER_LEN;
+}
+
+static struct ttrpc_obuf *new_frame(uint8_t type, uint8_t flags, uint32_t id, size_t len)
+{
+	if (len > TTRPC_MAX_DATA) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	struct ttrpc_obuf *b = ttrpc_obuf_new(type, flags, id, len);
+	if (!b)
+		errno = ENOMEM;
+	return b;
+}
+
+struct ttrpc_obuf *ttrpc_env_request(uint32_t stream_id, uint8_t flags, const char *service,
+				     const char *method, const ProtobufCMessage *req,
+				     int64_t timeout_nano, const struct ttrpc_kv *md, size_t n_md)
+{
+	size_t slen = strlen(service), mlen = strlen(method);
+	size_t plen = req ? protobuf_c_message_get_packed_size(req) : 0;
+	if (plen > TTRPC_MAX_DATA) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	size_t total = 0;
+	if (slen)
+		total += field_len_size(slen);
+	if (mlen)
+		total += field_len_size(mlen);
+	if (plen)
+		total += field_len_size(plen);
+	if (timeout_nano)
+		total += 1 + varint_len((uint64_t)timeout_nano);
+	for (size_t i = 0; i < n_md; i++) {
+		size_t kl = strlen(md[i].key), vl = strlen(md[i].value);
+		size_t kv = (kl ? field_len_size(kl) : 0) + (vl ? field_len_size(vl) : 0);
+		total += field_len_size(kv);
+	}
+	struct ttrpc_obuf *b = new_frame(TTRPC_TYPE_REQUEST, flags, stream_id, total);
+	if (!b)
+		return NULL;
+	uint8_t *p = body(b);
+	if (slen)
+		p = put_bytes(p, 1, service, slen);
+	if (mlen)
+		p = put_bytes(p, 2, method, mlen);
+	if (plen) {
+		*p++ = 3 << 3 | WT_LEN;
+		p = put_varint(p, plen);
+		p += protobuf_c_message_pack(req, p);
+	}
+	if (timeout_nano) {
+		*p++ = 4 << 3 | WT_VARINT;
+		p = put_varint(p, (uint64_t)timeout_nano);
+	}
+	for (size_t i = 0; i < n_md; i++) {
+		size_t kl = strlen(md[i].key), vl = strlen(md[i].value);
+		size_t kv = (kl ? field_len_size(kl) : 0) + (vl ? field_len_size(vl) : 0);
+		*p++ = 5 << 3 | WT_LEN;
+		p = put_varint(p, kv);
+		if (kl) {
+			/* keys go out lowercase, as Go's MD.Set does */
+			uint8_t *k = p + 1 + varint_len(kl);
+			p = put_bytes(p, 1, md[i].key, kl);
+			for (size_t j = 0; j < kl; j++)
+				if (k[j] >= 'A' && k[j] <= 'Z')
+					k[j] = (uint8_t)(k[j] - 'A' + 'a');
+		}
+		if (vl)
+			p = put_bytes(p, 2, md[i].value, vl);
+	}
+	return b;
+}
+
+struct ttrpc_obuf *ttrpc_env_response_ok(uint32_t stream_id, const ProtobufCMessage *msg)
+{
+	size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+	if (plen > TTRPC_MAX_DATA) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	struct ttrpc_obuf *b =
+		new_frame(TTRPC_TYPE_RESPONSE, 0, stream_id, plen ? field_len_size(plen) : 0);
+	if (!b)
+		return NULL;
+	if (plen) {
+		uint8_t *p = body(b);
+		*p++ = 2 << 3 | WT_LEN;
+		p = put_varint(p, plen);
+		protobuf_c_message_pack(msg, p);
+	}
+	return b;
+}
+
+struct ttrpc_obuf *ttrpc_env_response_err(uint32_t stream_id, int code, const char *message)
+{
+	size_t ml = strlen(message);
+	size_t st = (code ? 1 + varint_len((uint64_t)(int64_t)code) : 0) +
+		    (ml ? field_len_size(ml) : 0);
+	struct ttrpc_obuf *b = new_frame(TTRPC_TYPE_RESPONSE, 0, stream_id, field_len_size(st));
+	if (!b)
+		return NULL;
+	uint8_t *p = body(b);
+	*p++ = 1 << 3 | WT_LEN;
+	p = put_varint(p, st);
+	if (code) {
+		*p++ = 1 << 3 | WT_VARINT;
+		p = put_varint(p, (uint64_t)(int64_t)code);
+	}
+	if (ml)
+		put_bytes(p, 2, message, ml);
+	return b;
+}
+
+struct ttrpc_obuf *ttrpc_env_data(uint32_t stream_id, uint8_t flags, const ProtobufCMessage *msg)
+{
+	size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
+	struct ttrpc_obuf *b = new_frame(TTRPC_TYPE_DATA, flags, stream_id, plen);
+	if (!b)
+		return NULL;
+	if (plen)
+		protobuf_c_message_pack(msg, body(b));
+	return b;
+}
+
+static int get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+	uint64_t r = 0;
+	for (int shift = 0; shift < 64; shift += 7) {
+		if (p >= end)
+			return -EBADMSG;
+		uint8_t c = *p++;
+		r |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			*pp = p;
+			*v = r;
+			return 0;
+		}
+	}
+	return -EBADMSG;
+}
+
+/* Walks one message's fields; cb sees each (field, wiretype, varint or slice). */
+typedef int (*field_fn)(unsigned field, int wt, uint64_t v, const uint8_t *d, size_t n, void *ud);
+
+static int walk(const uint8_t *p, size_t n, field_fn cb, void *ud)
+{
+	const uint8_t *end = p + n;
+	while (p < end) {
+		uint64_t key, v = 0;
+		if (get_varint(&p, end, &key) < 0)
+			return -EBADMSG;
+		unsigned field = (unsigned)(key >> 3);
+		int wt = key & 7;
+		const uint8_t *d = NULL;
+		size_t dn = 0;
+		if (field == 0)
+			return -EBADMSG;
+		switch (wt) {
+		case WT_VARINT:
+			if (get_varint(&p, end, &v) < 0)
+				return -EBADMSG;
+			break;
+		case WT_I64:
+		case WT_I32:
+			dn = wt == WT_I64 ? 8 : 4;
+			if ((size_t)(end - p) < dn)
+				return -EBADMSG;
+			d = p;
+			p += dn;
+			break;
+		case WT_LEN:
+			if (get_varint(&p, end, &v) < 0 || v > (uint64_t)(end - p))
+				return -EBADMSG;
+			d = p;
+			dn = (size_t)v;
+			p += dn;
+			break;
+		default:
+			return -EBADMSG; /* groups are not used by any ttrpc peer */
+		}
+		int rc = cb(field, wt, v, d, dn, ud);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int status_field(unsigned field, int wt, uint64_t v, const uint8_t *d, size_t n, void *ud)
+{
+	struct ttrpc_status *st = ud;
+	if (field == 1 && wt == WT_VARINT) {
+		st->code = (int32_t)v;
+	} else if (field == 2 && wt == WT_LEN) {
+		size_t k = n < sizeof(st->message) - 1 ? n : sizeof(st->message) - 1;
+		memcpy(st->message, d, k);
+		st->message[k] = '\0';
+	}
+	return 0;
+}
+
+struct resp_parse {
+	const uint8_t *payload;
+	size_t plen;
+	struct ttrpc_status *st;
+};
+
+static int response_field(unsigned field, int wt, uint64_t v, const uint8_t *d, size_t n, void *ud)
+{
+	struct resp_parse *rp = ud;
+	if (field == 1 && wt == WT_LEN)
+		return walk(d, n, status_field, rp->st);
+	if (field == 2 && wt == WT_LEN) {
+		rp->payload = d;
+		rp->plen = n;
+	}
+	return 0;
+}
+
+int ttrpc_env_parse_response(const uint8_t *p, size_t n, const uint8_t **payload, size_t *plen,
+			     struct ttrpc_status *st)
+{
+	struct resp_parse rp = {.payload = NULL, .plen = 0, .st = st};
+	ttrpc_status_ok(st);
+	int rc = walk(p, n, response_field, &rp);
+	if (rc < 0)
+		return rc;
+	*payload = rp.payload;
+	*plen = rp.plen;
+	return 0;
+}
+
+bool ttrpc_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned c = *p;
+		int n;
+		uint32_t cp;
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (int i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}

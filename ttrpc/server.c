@@ -1,0 +1,761 @@
+/* ttrpc server: accepts unix connections, decodes Request frames, dispatches
+ * by "/service/method" through protoc-c service descriptors, and answers in
+ * completion order. Handlers may answer later; deadlines (timeout_nano) are
+ * enforced by a timer, and a dead connection cancels its calls. */
+#include "conn.h"
+#include "envelope.h"
+#include "poller.h"
+#include "ttrpc.h"
+#include "ttrpc/ttrpc.pb-c.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_SERVICES 16
+#define EVENTS_PER_DISPATCH 64
+
+struct service {
+	const ProtobufCServiceDescriptor *desc;
+	const ttrpc_handler_fn *handlers;
+	void *userdata;
+};
+
+struct listener {
+	int kind; /* TTRPC_SRC_LISTENER */
+	int fd;
+	struct listener *next;
+};
+
+struct sconn {
+	struct ttrpc_conn c; /* first: epoll data.ptr */
+	struct ttrpc_server *srv;
+	struct sconn *prev, *next;
+	unsigned inflight;
+	bool dead;
+};
+
+struct ttrpc_call {
+	struct ttrpc_server *srv;
+	struct sconn *conn; /* NULL once the connection is gone */
+	struct ttrpc_call *prev, *next;
+	const struct service *svc;
+	const ProtobufCMethodDescriptor *method;
+	Ttrpc__Request *env; /* owns service/method/metadata strings */
+	ProtobufCMessage *req;
+	uint32_t stream_id;
+	uint8_t req_flags;
+	bool answered;	/* a final Response has been queued (or cannot be) */
+	bool cancelled;
+	bool cancel_pending;
+	int64_t deadline; /* monotonic ns, 0 = none */
+	ttrpc_call_cancel_fn on_cancel;
+	void *cancel_ud;
+	ttrpc_call_data_fn on_data;
+	void *data_ud;
+};
+
+struct ttrpc_server {
+	struct ttrpc_poller poller;
+	struct service services[MAX_SERVICES];
+	unsigned n_services;
+	struct listener *listeners;
+	struct sconn *conns;
+	unsigned n_conns;
+	struct ttrpc_call *calls;
+	enum ttrpc_peer_check peer_check;
+	bool shutting_down;
+	bool in_dispatch;
+};
+
+static void conn_close(struct sconn *sc);
+
+struct ttrpc_server *ttrpc_server_new(void)
+{
+	struct ttrpc_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	if (ttrpc_poller_init(&s->poller) < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void close_listeners(struct ttrpc_server *s)
+{
+	while (s->listeners) {
+		struct listener *l = s->listeners;
+		s->listeners = l->next;
+		epoll_ctl(s->poller.epfd, EPOLL_CTL_DEL, l->fd, NULL);
+		close(l->fd);
+		free(l);
+	}
+}
+
+void ttrpc_server_free(struct ttrpc_server *s)
+{
+	if (!s)
+		return;
+	close_listeners(s);
+	while (s->conns)
+		conn_close(s->conns);
+	/* Calls still held by handlers stay valid (orphaned) until finished;
+	 * detach them from the server so finishing them is safe. */
+	for (struct ttrpc_call *c = s->calls; c; c = c->next)
+		c->srv = NULL;
+	ttrpc_poller_release(&s->poller);
+	free(s);
+}
+
+void ttrpc_server_set_peer_check(struct ttrpc_server *s, enum ttrpc_peer_check check)
+{
+	s->peer_check = check;
+}
+
+int ttrpc_server_register(struct ttrpc_server *s, const ProtobufCServiceDescriptor *desc,
+			  const ttrpc_handler_fn *handlers, void *userdata)
+{
+	for (unsigned i = 0; i < s->n_services; i++)
+		if (strcmp(s->services[i].desc->name, desc->name) == 0)
+			return -EEXIST;
+	if (s->n_services == MAX_SERVICES)
+		return -ENOSPC;
+	s->services[s->n_services++] = (struct service){desc, handlers, userdata};
+	return 0;
+}
+
+int ttrpc_server_fd(const struct ttrpc_server *s)
+{
+	return s->poller.epfd;
+}
+
+unsigned ttrpc_server_conn_count(const struct ttrpc_server *s)
+{
+	return s->n_conns;
+}
+
+int ttrpc_sockaddr(const char *address, struct sockaddr_un *sa)
+{
+	if (strncmp(address, "unix://", 7) == 0)
+		address += 7;
+	size_t n = strlen(address);
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (n == 0 || n >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa->sun_path, address, n);
+	if (address[0] == '@')
+		sa->sun_path[0] = '\0'; /* abstract */
+	return (int)(offsetof(struct sockaddr_un, sun_path) + n + (address[0] == '@' ? 0 : 1));
+}
+
+int ttrpc_server_add_listener(struct ttrpc_server *s, int fd)
+{
+	struct listener *l = calloc(1, sizeof(*l));
+	if (!l) {
+		close(fd);
+		return -ENOMEM;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	l->kind = TTRPC_SRC_LISTENER;
+	l->fd = fd;
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = l};
+	if (epoll_ctl(s->poller.epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		int err = -errno;
+		close(fd);
+		free(l);
+		return err;
+	}
+	l->next = s->listeners;
+	s->listeners = l;
+	return 0;
+}
+
+int ttrpc_server_listen(struct ttrpc_server *s, const char *path)
+{
+	struct sockaddr_un sa;
+	int len = ttrpc_sockaddr(path, &sa);
+	if (len < 0)
+		return len;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (sa.sun_path[0])
+		unlink(sa.sun_path);
+	if (bind(fd, (struct sockaddr *)&sa, (socklen_t)len) < 0 ||
+	    (sa.sun_path[0] && chmod(sa.sun_path, 0600) < 0) || listen(fd, SOMAXCONN) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return ttrpc_server_add_listener(s, fd);
+}
+
+static int on_frame(struct ttrpc_conn *c, struct ttrpc_frame *f);
+static const struct ttrpc_conn_ops sconn_ops = {.on_frame = on_frame};
+
+int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
+{
+	if (s->n_conns >= TTRPC_SERVER_MAX_CONNS) {
+		close(fd);
+		return -EMFILE;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	struct sconn *sc = calloc(1, sizeof(*sc));
+	if (!sc) {
+		close(fd);
+		return -ENOMEM;
+	}
+	int rc = ttrpc_conn_init(&sc->c, TTRPC_SRC_CONN, fd, s->poller.epfd, &sconn_ops, sc);
+	if (rc < 0) {
+		close(fd);
+		free(sc);
+		return rc;
+	}
+	sc->srv = s;
+	sc->next = s->conns;
+	if (s->conns)
+		s->conns->prev = sc;
+	s->conns = sc;
+	s->n_conns++;
+	return 0;
+}
+
+static bool peer_allowed(struct ttrpc_server *s, int fd)
+{
+	if (s->peer_check == TTRPC_PEER_ANY)
+		return true;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return false;
+	if (cr.uid != geteuid())
+		return false;
+	if (s->peer_check == TTRPC_PEER_SAME_UID_GID && cr.gid != getegid())
+		return false;
+	return true;
+}
+
+static void accept_all(struct ttrpc_server *s, struct listener *l)
+{
+	for (;;) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return; /* EAGAIN, or EMFILE: retried on the next readiness */
+		if (!peer_allowed(s, fd) || s->shutting_down) {
+			close(fd); /* as Go's handshaker: refused peers get no bytes */
+			continue;
+		}
+		ttrpc_server_add_conn(s, fd);
+	}
+}
+
+/* ---- calls ---- */
+
+static void call_unlink(struct ttrpc_call *call)
+{
+	struct ttrpc_server *s = call->srv;
+	if (call->prev)
+		call->prev->next = call->next;
+	else if (s && s->calls == call)
+		s->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+	call->prev = call->next = NULL;
+}
+
+static void call_free(struct ttrpc_call *call)
+{
+	call_unlink(call);
+	if (call->conn) {
+		call->conn->inflight--;
+		struct sconn *sc = call->conn;
+		call->conn = NULL;
+		struct ttrpc_server *s = sc->srv;
+		/* A half-closed or draining connection goes once its last call is out. */
+		if ((sc->c.eof || s->shutting_down) && sc->inflight == 0 &&
+		    ttrpc_conn_flushed(&sc->c) && !s->in_dispatch)
+			conn_close(sc);
+	}
+	if (call->req)
+		protobuf_c_message_free_unpacked(call->req, NULL);
+	if (call->env)
+		ttrpc__request__free_unpacked(call->env, NULL);
+	free(call);
+}
+
+static int send_frame(struct sconn *sc, struct ttrpc_obuf *b)
+{
+	int rc = ttrpc_conn_queue(&sc->c, b);
+	if (rc < 0)
+		sc->dead = true;
+	return rc;
+}
+
+static int send_error(struct sconn *sc, uint32_t id, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int send_error(struct sconn *sc, uint32_t id, int code, const char *fmt, ...)
+{
+	struct ttrpc_status st;
+	va_list ap;
+	va_start(ap, fmt);
+	ttrpc_status_vset(&st, code, fmt, ap);
+	va_end(ap);
+	struct ttrpc_obuf *b = ttrpc_env_response_err(id, st.code, st.message);
+	if (!b)
+		return -ENOMEM;
+	return send_frame(sc, b);
+}
+
+int ttrpc_call_fail_status(struct ttrpc_call *call, const struct ttrpc_status *st)
+{
+	int rc = 0;
+	if (!call->answered && call->conn && !call->conn->dead) {
+		int code = st->code == TTRPC_OK ? TTRPC_UNKNOWN : st->code;
+		rc = send_error(call->conn, call->stream_id, code, "%s", st->message);
+	}
+	call->answered = true;
+	call_free(call);
+	return rc;
+}
+
+int ttrpc_call_fail(struct ttrpc_call *call, int code, const char *fmt, ...)
+{
+	struct ttrpc_status st;
+	va_list ap;
+	va_start(ap, fmt);
+	ttrpc_status_vset(&st, code, fmt, ap);
+	va_end(ap);
+	return ttrpc_call_fail_status(call, &st);
+}
+
+int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *resp)
+{
+	int rc = 0;
+	if (!call->answered && call->conn && !call->conn->dead) {
+		if (resp && resp->descriptor != call->method->output) {
+			rc = send_error(call->conn, call->stream_id, TTRPC_INTERNAL,
+					"ttrpc: %s replied with %s, want %s", call->method->name,
+					resp->descriptor->name, call->method->output->name);
+		} else if (!resp && !(call->req_flags & (TTRPC_FLAG_REMOTE_CLOSED |
+							  TTRPC_FLAG_REMOTE_OPEN))) {
+			rc = send_error(call->conn, call->stream_id, TTRPC_UNKNOWN,
+					"ttrpc: marshal called with nil");
+		} else {
+			struct ttrpc_obuf *b = ttrpc_env_response_ok(call->stream_id, resp);
+			if (!b && errno == EMSGSIZE)
+				rc = send_error(call->conn, call->stream_id, TTRPC_RESOURCE_EXHAUSTED,
+						"message length %zu exceed maximum message size of %u",
+						protobuf_c_message_get_packed_size(resp),
+						TTRPC_MAX_DATA);
+			else if (!b)
+				rc = send_error(call->conn, call->stream_id, TTRPC_RESOURCE_EXHAUSTED,
+						"ttrpc: out of memory");
+			else
+				rc = send_frame(call->conn, b);
+		}
+	}
+	call->answered = true;
+	call_free(call);
+	return rc;
+}
+
+int ttrpc_call_send(struct ttrpc_call *call, const ProtobufCMessage *msg)
+{
+	if (!ttrpc_call_is_stream(call))
+		return -EINVAL;
+	if (call->answered || !call->conn || call->conn->dead)
+		return -EPIPE;
+	if (msg->descriptor != call->method->output)
+		return -EINVAL;
+	struct ttrpc_obuf *b = ttrpc_env_data(call->stream_id, 0, msg);
+	if (!b)
+		return -errno;
+	return send_frame(call->conn, b);
+}
+
+bool ttrpc_call_is_stream(const struct ttrpc_call *call)
+{
+	return call->req_flags & (TTRPC_FLAG_REMOTE_CLOSED | TTRPC_FLAG_REMOTE_OPEN);
+}
+
+void ttrpc_call_on_data(struct ttrpc_call *call, ttrpc_call_data_fn fn, void *userdata)
+{
+	call->on_data = fn;
+	call->data_ud = userdata;
+}
+
+void ttrpc_call_on_cancel(struct ttrpc_call *call, ttrpc_call_cancel_fn fn, void *userdata)
+{
+	call->on_cancel = fn;
+	call->cancel_ud = userdata;
+}
+
+bool ttrpc_call_cancelled(const struct ttrpc_call *call)
+{
+	return call->cancelled;
+}
+
+int64_t ttrpc_call_timeout_nano(const struct ttrpc_call *call)
+{
+	return call->env->timeout_nano;
+}
+
+size_t ttrpc_call_metadata_count(const struct ttrpc_call *call)
+{
+	return call->env->n_metadata;
+}
+
+struct ttrpc_kv ttrpc_call_metadata_at(const struct ttrpc_call *call, size_t i)
+{
+	const Ttrpc__KeyValue *kv = call->env->metadata[i];
+	return (struct ttrpc_kv){kv->key, kv->value};
+}
+
+const char *ttrpc_call_metadata_get(const struct ttrpc_call *call, const char *key)
+{
+	for (size_t i = 0; i < call->env->n_metadata; i++)
+		if (strcasecmp(call->env->metadata[i]->key, key) == 0)
+			return call->env->metadata[i]->value;
+	return NULL;
+}
+
+const char *ttrpc_call_method(const struct ttrpc_call *call)
+{
+	return call->env->method;
+}
+
+const char *ttrpc_call_service(const struct ttrpc_call *call)
+{
+	return call->env->service;
+}
+
+uint32_t ttrpc_call_stream_id(const struct ttrpc_call *call)
+{
+	return call->stream_id;
+}
+
+void *ttrpc_call_userdata(const struct ttrpc_call *call)
+{
+	return call->svc->userdata;
+}
+
+/* Runs pending cancel callbacks; a callback may finish its call (or others),
+ * so rescan from the head after each one. */
+static void run_cancels(struct ttrpc_server *s)
+{
+	for (;;) {
+		struct ttrpc_call *c = s->calls;
+		while (c && !c->cancel_pending)
+			c = c->next;
+		if (!c)
+			return;
+		c->cancel_pending = false;
+		if (c->on_cancel)
+			c->on_cancel(c, c->cancel_ud);
+	}
+}
+
+static void expire_deadlines(struct ttrpc_server *s)
+{
+	int64_t now = ttrpc_now_ns(), next = 0;
+	for (struct ttrpc_call *c = s->calls; c; c = c->next) {
+		if (!c->deadline || c->cancelled)
+			continue;
+		if (c->deadline <= now) {
+			if (!c->answered && c->conn && !c->conn->dead)
+				send_error(c->conn, c->stream_id, TTRPC_DEADLINE_EXCEEDED,
+					   "context deadline exceeded");
+			c->answered = true;
+			c->cancelled = true;
+			c->cancel_pending = true;
+		} else if (!next || c->deadline < next) {
+			next = c->deadline;
+		}
+	}
+	ttrpc_poller_set(&s->poller, next);
+	run_cancels(s);
+}
+
+/* ---- frames ---- */
+
+static const struct service *find_service(struct ttrpc_server *s, const char *name)
+{
+	for (unsigned i = 0; i < s->n_services; i++)
+		if (strcmp(s->services[i].desc->name, name) == 0)
+			return &s->services[i];
+	return NULL;
+}
+
+static bool request_strings_valid(const Ttrpc__Request *r)
+{
+	if (!ttrpc_utf8_valid(r->service) || !ttrpc_utf8_valid(r->method))
+		return false;
+	for (size_t i = 0; i < r->n_metadata; i++)
+		if (!ttrpc_utf8_valid(r->metadata[i]->key) || !ttrpc_utf8_valid(r->metadata[i]->value))
+			return false;
+	return true;
+}
+
+static int handle_request(struct sconn *sc, struct ttrpc_frame *f)
+{
+	struct ttrpc_server *s = sc->srv;
+	uint32_t id = f->hdr.stream_id;
+	Ttrpc__Request *env = ttrpc__request__unpack(NULL, f->hdr.length, f->data);
+	if (!env)
+		return send_error(sc, id, TTRPC_INVALID_ARGUMENT,
+				  "unmarshal request error: proto: malformed Request");
+	int rc;
+	if (!request_strings_valid(env)) {
+		rc = send_error(sc, id, TTRPC_INVALID_ARGUMENT,
+				"unmarshal request error: proto: string field contains invalid UTF-8");
+		goto out;
+	}
+	if (id % 2 == 0) {
+		rc = send_error(sc, id, TTRPC_INVALID_ARGUMENT,
+				"StreamID must be odd for client initiated streams");
+		goto out;
+	}
+	if (s->shutting_down) {
+		rc = send_error(sc, id, TTRPC_UNAVAILABLE, "ttrpc: server shutting down");
+		goto out;
+	}
+	if (env->n_metadata > TTRPC_METADATA_MAX) {
+		rc = send_error(sc, id, TTRPC_INVALID_ARGUMENT,
+				"ttrpc: %zu metadata pairs exceed the limit of %d", env->n_metadata,
+				TTRPC_METADATA_MAX);
+		goto out;
+	}
+	if (sc->inflight >= TTRPC_CONN_MAX_INFLIGHT) {
+		rc = send_error(sc, id, TTRPC_RESOURCE_EXHAUSTED,
+				"ttrpc: %u calls in flight on this connection", sc->inflight);
+		goto out;
+	}
+	const struct service *svc = find_service(s, env->service);
+	if (!svc) {
+		rc = send_error(sc, id, TTRPC_UNIMPLEMENTED, "service %s", env->service);
+		goto out;
+	}
+	const ProtobufCMethodDescriptor *m =
+		protobuf_c_service_descriptor_get_method_by_name(svc->desc, env->method);
+	if (!m || !svc->handlers[m - svc->desc->methods]) {
+		rc = send_error(sc, id, TTRPC_UNIMPLEMENTED, "method %s", env->method);
+		goto out;
+	}
+	ProtobufCMessage *req =
+		protobuf_c_message_unpack(m->input, NULL, env->payload.len, env->payload.data);
+	if (!req) {
+		rc = send_error(sc, id, TTRPC_INTERNAL,
+				"ttrpc: error unmarshalling payload: proto: malformed %s",
+				m->input->name);
+		goto out;
+	}
+	struct ttrpc_call *call = calloc(1, sizeof(*call));
+	if (!call) {
+		protobuf_c_message_free_unpacked(req, NULL);
+		rc = send_error(sc, id, TTRPC_RESOURCE_EXHAUSTED, "ttrpc: out of memory");
+		goto out;
+	}
+	/* The payload was copied by unpack; drop it now instead of holding it. */
+	free(env->payload.data);
+	env->payload.data = NULL;
+	env->payload.len = 0;
+	call->srv = s;
+	call->conn = sc;
+	call->svc = svc;
+	call->method = m;
+	call->env = env;
+	call->req = req;
+	call->stream_id = id;
+	call->req_flags = f->hdr.flags;
+	if (env->timeout_nano && env->timeout_nano < INT64_MAX / 2) {
+		call->deadline = ttrpc_now_ns() + env->timeout_nano;
+		if (call->deadline <= 0)
+			call->deadline = 1;
+		ttrpc_poller_arm(&s->poller, call->deadline);
+	}
+	call->next = s->calls;
+	if (s->calls)
+		s->calls->prev = call;
+	s->calls = call;
+	sc->inflight++;
+	svc->handlers[m - svc->desc->methods](call, req, svc->userdata);
+	return 0;
+out:
+	ttrpc__request__free_unpacked(env, NULL);
+	return rc;
+}
+
+static void handle_data(struct sconn *sc, struct ttrpc_frame *f)
+{
+	struct ttrpc_call *call = sc->srv->calls;
+	while (call && !(call->conn == sc && call->stream_id == f->hdr.stream_id))
+		call = call->next;
+	/* Data for no live stream is ignored, as ttrpc 1.1 does. */
+	if (!call || !(call->req_flags & TTRPC_FLAG_REMOTE_OPEN) || !call->on_data)
+		return;
+	bool closed = f->hdr.flags & TTRPC_FLAG_REMOTE_CLOSED;
+	ProtobufCMessage *msg = NULL;
+	if (!(f->hdr.flags & TTRPC_FLAG_NO_DATA)) {
+		msg = protobuf_c_message_unpack(call->method->input, NULL, f->hdr.length, f->data);
+		if (!msg) {
+			/* Answer now; the handler learns through its cancel callback
+			 * and still finishes the call (its reply is dropped). */
+			if (!call->answered && !call->cancelled) {
+				send_error(sc, call->stream_id, TTRPC_INTERNAL,
+					   "ttrpc: error unmarshalling stream data: proto: malformed %s",
+					   call->method->input->name);
+				call->answered = true;
+				call->cancelled = true;
+				call->cancel_pending = true;
+				run_cancels(sc->srv);
+			}
+			return;
+		}
+	}
+	if (closed)
+		call->req_flags &= (uint8_t)~TTRPC_FLAG_REMOTE_OPEN;
+	call->on_data(call, msg, closed, call->data_ud);
+	if (msg)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static int on_frame(struct ttrpc_conn *c, struct ttrpc_frame *f)
+{
+	struct sconn *sc = c->owner;
+	int rc = 0;
+	if (f->oversized) {
+		rc = send_error(sc, f->hdr.stream_id, TTRPC_RESOURCE_EXHAUSTED,
+				"message length %u exceed maximum message size of %u", f->hdr.length,
+				TTRPC_MAX_DATA);
+	} else if (f->hdr.type == TTRPC_TYPE_REQUEST) {
+		rc = handle_request(sc, f);
+	} else if (f->hdr.type == TTRPC_TYPE_DATA) {
+		handle_data(sc, f);
+	}
+	/* other types: ignored for forward compatibility */
+	free(f->data);
+	return rc < 0 && rc != -ENOMEM ? rc : 0;
+}
+
+static void conn_close(struct sconn *sc)
+{
+	struct ttrpc_server *s = sc->srv;
+	for (struct ttrpc_call *c = s->calls; c; c = c->next) {
+		if (c->conn != sc)
+			continue;
+		c->conn = NULL;
+		if (!c->cancelled) {
+			c->cancelled = true;
+			c->cancel_pending = true;
+		}
+	}
+	ttrpc_conn_release(&sc->c);
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		s->conns = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	s->n_conns--;
+	free(sc);
+	run_cancels(s);
+}
+
+static void reap_conns(struct ttrpc_server *s)
+{
+	struct sconn *sc = s->conns;
+	while (sc) {
+		struct sconn *next = sc->next;
+		bool idle = sc->inflight == 0 && ttrpc_conn_flushed(&sc->c);
+		if (sc->dead || ((sc->c.eof || s->shutting_down) && idle)) {
+			conn_close(sc);
+			next = s->conns; /* cancels may have changed the list */
+		}
+		sc = next;
+	}
+}
+
+int ttrpc_server_dispatch(struct ttrpc_server *s)
+{
+	struct epoll_event ev[EVENTS_PER_DISPATCH];
+	int n = epoll_wait(s->poller.epfd, ev, EVENTS_PER_DISPATCH, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	s->in_dispatch = true;
+	for (int i = 0; i < n; i++) {
+		int kind = *(int *)ev[i].data.ptr;
+		if (kind == TTRPC_SRC_TIMER) {
+			ttrpc_poller_ack(&s->poller);
+			expire_deadlines(s);
+		} else if (kind == TTRPC_SRC_LISTENER) {
+			accept_all(s, ev[i].data.ptr);
+		} else {
+			struct sconn *sc = ev[i].data.ptr;
+			if (sc->dead)
+				continue;
+			if (ttrpc_conn_handle(&sc->c, ev[i].events) < 0)
+				sc->dead = true;
+		}
+	}
+	reap_conns(s);
+	s->in_dispatch = false;
+	return n;
+}
+
+void ttrpc_server_shutdown(struct ttrpc_server *s)
+{
+	s->shutting_down = true;
+	close_listeners(s);
+	for (struct sconn *sc = s->conns; sc; sc = sc->next) {
+		sc->c.eof = true; /* read no more requests */
+		ttrpc_conn_update(&sc->c);
+	}
+	if (!s->in_dispatch)
+		reap_conns(s);
+}
+
+bool ttrpc_server_drained(const struct ttrpc_server *s)
+{
+	return s->shutting_down && s->conns == NULL;
+}
+
+int ttrpc_server_run(struct ttrpc_server *s, int timeout_ms)
+{
+	int64_t end = timeout_ms >= 0 ? ttrpc_now_ns() + (int64_t)timeout_ms * 1000000 : 0;
+	while (!ttrpc_server_drained(s)) {
+		int wait = -1;
+		if (end) {
+			int64_t left = end - ttrpc_now_ns();
+			if (left <= 0)
+				return -ETIMEDOUT;
+			wait = (int)((left + 999999) / 1000000);
+		}
+		struct epoll_event e;
+		int n = epoll_wait(s->poller.epfd, &e, 1, wait);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		int rc = ttrpc_server_dispatch(s);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}

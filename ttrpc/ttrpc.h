@@ -1,0 +1,164 @@
+/* ttrpc for C: containerd's RPC protocol over unix sockets, byte-compatible with
+ * github.com/containerd/ttrpc. Single-threaded and non-blocking: a server or a
+ * client exposes one pollable fd; the caller adds it to its own epoll loop and
+ * calls *_dispatch() when it is readable. Messages are protobuf-c messages,
+ * services come straight from protoc-c's ProtobufCServiceDescriptor. */
+#pragma once
+
+#include "frame.h"
+#include "status.h"
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ttrpc_server;
+struct ttrpc_client;
+struct ttrpc_call;
+struct ttrpc_stream;
+
+/* Metadata: (key, value) pairs, keys sent lowercase as Go's MD does. */
+struct ttrpc_kv {
+	const char *key;
+	const char *value;
+};
+
+#define TTRPC_METADATA_MAX 64	    /* pairs per request, refused beyond */
+#define TTRPC_SERVER_MAX_CONNS 1024 /* accepted connections at once */
+#define TTRPC_CONN_MAX_INFLIGHT 4096 /* calls in flight per connection */
+
+/* ---- server ---------------------------------------------------------- */
+
+/* A method handler. req (owned by the call) stays valid until the call is
+ * finished with ttrpc_call_reply() or ttrpc_call_fail(), now or later: a
+ * handler may start work (a child process, a timer) and answer when it ends. */
+typedef void (*ttrpc_handler_fn)(struct ttrpc_call *call, const ProtobufCMessage *req,
+				 void *userdata);
+
+enum ttrpc_peer_check {
+	TTRPC_PEER_SAME_UID = 0, /* default: peer euid must equal ours */
+	TTRPC_PEER_SAME_UID_GID, /* as Go's UnixSocketRequireSameUser */
+	TTRPC_PEER_ANY,
+};
+
+struct ttrpc_server *ttrpc_server_new(void);
+void ttrpc_server_free(struct ttrpc_server *s); /* closes everything; NULL ok */
+void ttrpc_server_set_peer_check(struct ttrpc_server *s, enum ttrpc_peer_check check);
+/* handlers[i] serves desc->methods[i]; NULL entries answer Unimplemented. The
+ * arrays must outlive the server. */
+int ttrpc_server_register(struct ttrpc_server *s, const ProtobufCServiceDescriptor *desc,
+			  const ttrpc_handler_fn *handlers, void *userdata);
+/* Serve on a listening socket (takes ownership of fd), or bind one at path
+ * ("unix://" prefix allowed, mode 0600, an existing stale socket is replaced). */
+int ttrpc_server_add_listener(struct ttrpc_server *s, int fd);
+int ttrpc_server_listen(struct ttrpc_server *s, const char *path);
+/* Serve one already-connected socket (socketpair, inherited fd). */
+int ttrpc_server_add_conn(struct ttrpc_server *s, int fd);
+/* The fd to poll for readability, and the dispatcher: runs everything ready
+ * (accepts, reads, writes, deadline expiries) without blocking. */
+int ttrpc_server_fd(const struct ttrpc_server *s);
+int ttrpc_server_dispatch(struct ttrpc_server *s);
+/* Graceful shutdown: stop accepting and reading new requests; connections
+ * close once their in-flight calls are answered and flushed. */
+void ttrpc_server_shutdown(struct ttrpc_server *s);
+bool ttrpc_server_drained(const struct ttrpc_server *s);
+/* Runs dispatch in a loop until ttrpc_server_drained() after shutdown, or
+ * timeout_ms passes (<0: forever). For tools and tests. */
+int ttrpc_server_run(struct ttrpc_server *s, int timeout_ms);
+unsigned ttrpc_server_conn_count(const struct ttrpc_server *s);
+
+/* ---- a call on the server side ------------------------------------- */
+
+int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *resp);
+int ttrpc_call_fail(struct ttrpc_call *call, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int ttrpc_call_fail_status(struct ttrpc_call *call, const struct ttrpc_status *st);
+/* Streaming (the request had stream flags): send a Data frame to the client.
+ * Finish the stream with ttrpc_call_reply(call, NULL) or ttrpc_call_fail(). */
+int ttrpc_call_send(struct ttrpc_call *call, const ProtobufCMessage *msg);
+bool ttrpc_call_is_stream(const struct ttrpc_call *call);
+/* Client-to-server stream data: called per Data frame with the message
+ * (unpacked as the method's input type, freed after the callback; NULL for an
+ * empty closing frame), closed set on the last one. */
+typedef void (*ttrpc_call_data_fn)(struct ttrpc_call *call, const ProtobufCMessage *msg,
+				   bool closed, void *userdata);
+void ttrpc_call_on_data(struct ttrpc_call *call, ttrpc_call_data_fn fn, void *userdata);
+/* Called once if the call is cancelled (deadline passed: the server has already
+ * answered DeadlineExceeded; or the connection died). The handler must still
+ * finish the call; its reply is then dropped. */
+typedef void (*ttrpc_call_cancel_fn)(struct ttrpc_call *call, void *userdata);
+void ttrpc_call_on_cancel(struct ttrpc_call *call, ttrpc_call_cancel_fn fn, void *userdata);
+bool ttrpc_call_cancelled(const struct ttrpc_call *call);
+int64_t ttrpc_call_timeout_nano(const struct ttrpc_call *call); /* as received, 0 = none */
+size_t ttrpc_call_metadata_count(const struct ttrpc_call *call);
+struct ttrpc_kv ttrpc_call_metadata_at(const struct ttrpc_call *call, size_t i);
+/* First value whose key matches case-insensitively, or NULL. */
+const char *ttrpc_call_metadata_get(const struct ttrpc_call *call, const char *key);
+const char *ttrpc_call_method(const struct ttrpc_call *call);
+const char *ttrpc_call_service(const struct ttrpc_call *call);
+uint32_t ttrpc_call_stream_id(const struct ttrpc_call *call);
+void *ttrpc_call_userdata(const struct ttrpc_call *call); /* the service's */
+
+/* ---- client ----------------------------------------------------------- */
+
+struct ttrpc_call_opts {
+	int64_t timeout_ns; /* 0: none; sent as timeout_nano */
+	const struct ttrpc_kv *metadata;
+	size_t n_metadata;
+};
+
+/* Called once per call. On success st->code == TTRPC_OK and reply is the
+ * unpacked response (the callee owns it: protobuf_c_message_free_unpacked);
+ * otherwise reply is NULL and st says why: the server's status, or
+ * DeadlineExceeded for a local timeout, Unavailable "ttrpc: closed" when the
+ * connection is lost, Canceled when the client is freed. */
+typedef void (*ttrpc_reply_fn)(const struct ttrpc_status *st, ProtobufCMessage *reply,
+			       void *userdata);
+
+/* "unix:///path", "/path" or "@abstract". Blocking connect. */
+int ttrpc_client_connect(const char *address, struct ttrpc_client **out);
+struct ttrpc_client *ttrpc_client_new(int fd); /* takes ownership of a connected fd */
+void ttrpc_client_free(struct ttrpc_client *c); /* fails pending calls; NULL ok */
+int ttrpc_client_fd(const struct ttrpc_client *c);
+int ttrpc_client_dispatch(struct ttrpc_client *c);
+bool ttrpc_client_closed(const struct ttrpc_client *c);
+unsigned ttrpc_client_pending(const struct ttrpc_client *c);
+
+/* Asynchronous unary call; returns the stream id (>0) or -errno. The callback
+ * never runs from inside this function. */
+int64_t ttrpc_client_call_async(struct ttrpc_client *c, const char *service, const char *method,
+				const ProtobufCMessage *req,
+				const ProtobufCMessageDescriptor *reply_desc,
+				const struct ttrpc_call_opts *opts, ttrpc_reply_fn cb,
+				void *userdata);
+/* Synchronous unary call: dispatches this client until the reply arrives.
+ * Returns 0 with *reply set, or -EIO / -errno with st filled. */
+int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *method,
+		      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+		      const struct ttrpc_call_opts *opts, ProtobufCMessage **reply,
+		      struct ttrpc_status *st);
+
+/* Streams. TTRPC_STREAM_SEND: the client will send Data (flag remote-open);
+ * otherwise the request closes the client side (remote-closed) and only the
+ * server streams. on_msg gets each server Data message (owned by the callee),
+ * then on_done runs once with the final status and the Response payload, if
+ * any. */
+enum { TTRPC_STREAM_SEND = 1 };
+typedef void (*ttrpc_stream_msg_fn)(ProtobufCMessage *msg, void *userdata);
+int ttrpc_client_stream(struct ttrpc_client *c, const char *service, const char *method,
+			const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+			int flags, const struct ttrpc_call_opts *opts, ttrpc_stream_msg_fn on_msg,
+			ttrpc_reply_fn on_done, void *userdata, struct ttrpc_stream **out);
+/* Send a Data frame (msg NULL + close: an empty closing frame). The stream
+ * handle stays valid until on_done has run. */
+int ttrpc_stream_send(struct ttrpc_stream *s, const ProtobufCMessage *msg, bool close);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* Monotonic clock in ns. */
+int64_t ttrpc_now_ns(void);
+/* Strips "unix://"; fills a sockaddr_un. Returns socklen or -errno. */
+struct sockaddr_un;
+int ttrpc_sockaddr(const char *address, struct sockaddr_un *sa);
