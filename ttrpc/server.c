@@ -76,6 +76,8 @@ struct ttrpc_server {
 	enum ttrpc_peer_check peer_check;
 	bool shutting_down;
 	bool in_dispatch;
+	struct ttrpc_call *in_handler; /* the call whose handler runs now */
+	bool in_handler_freed;
 };
 
 static void conn_close(struct sconn *sc);
@@ -283,6 +285,8 @@ static void call_unlink(struct ttrpc_call *call)
 
 static void call_free(struct ttrpc_call *call)
 {
+	if (call->srv && call->srv->in_handler == call)
+		call->srv->in_handler_freed = true;
 	call_unlink(call);
 	if (call->conn) {
 		call->conn->inflight--;
@@ -597,7 +601,15 @@ static int handle_request(struct sconn *sc, struct ttrpc_frame *f)
 		s->calls->prev = call;
 	s->calls = call;
 	sc->inflight++;
+	s->in_handler = call;
+	s->in_handler_freed = false;
 	svc->handlers[m - svc->desc->methods](call, req, svc->userdata);
+	s->in_handler = NULL;
+	/* A stream whose client sends nothing (remote-closed request): tell a
+	 * data handler at once that its input is complete. */
+	if (!s->in_handler_freed && call->on_data && (call->req_flags & TTRPC_FLAG_REMOTE_CLOSED) &&
+	    !(call->req_flags & TTRPC_FLAG_REMOTE_OPEN))
+		call->on_data(call, NULL, true, call->data_ud);
 	return 0;
 out:
 	ttrpc__request__free_unpacked(env, NULL);

@@ -81,7 +81,9 @@ int ttrpc_call_send(struct ttrpc_call *call, const ProtobufCMessage *msg);
 bool ttrpc_call_is_stream(const struct ttrpc_call *call);
 /* Client-to-server stream data: called per Data frame with the message
  * (unpacked as the method's input type, freed after the callback; NULL for an
- * empty closing frame), closed set on the last one. */
+ * empty closing frame), closed set on the last one. When the request said the
+ * client sends nothing (remote-closed), it is called once with NULL and closed
+ * right after the handler returns. */
 typedef void (*ttrpc_call_data_fn)(struct ttrpc_call *call, const ProtobufCMessage *msg,
 				   bool closed, void *userdata);
 void ttrpc_call_on_data(struct ttrpc_call *call, ttrpc_call_data_fn fn, void *userdata);

@@ -413,3 +413,19 @@ Test(client, oversized_reply_refused_connection_kept)
 	close(fs);
 	ttrpc_client_free(c);
 }
+
+Test(client, client_stream_method_called_without_data)
+{
+	/* Request with remote-closed: the handler's data callback hears "closed"
+	 * at once and answers from the request alone. */
+	Ttrpc__Bench__V1__EchoPayload p = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
+	p.value.data = (uint8_t *)"abcd";
+	p.value.len = 4;
+	int done = 0;
+	cr_assert_eq(ttrpc_client_stream(cl, SVC, "Sum", &p.base,
+					 &ttrpc__bench__v1__echo_payload__descriptor, 0, NULL, NULL,
+					 on_sum_done, &done, NULL),
+		     0);
+	pump_until(&done, 1);
+	cr_assert_str_eq(sum_result, "4");
+}

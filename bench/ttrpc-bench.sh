@@ -1,0 +1,185 @@
+#!/bin/bash
+# ttrpc echo benchmark, C and Go side by side in one run: C client -> C server
+# (this library, cpeer) and Go client -> Go server (containerd/ttrpc 1.1.1,
+# gopeer), for each payload size and concurrency, the same duration each.
+# Writes a markdown table with calls/s, p50/p99 latency and the C/Go ratios to
+# bench/results/ttrpc.md and prints it.
+#
+#   bench/ttrpc-bench.sh [-d 3s] [-r 1] [-s "0 1024 65536 1048576"] [-c "1 16"]
+#                        [-B builddir | --cpeer PATH --gopeer PATH] [-o out.md]
+#
+# -d is the measured time per cell and side; -r N runs each cell N times,
+# alternating C and Go, and reports the median of each figure (for noisy
+# machines).
+#
+# Without --cpeer/--gopeer the peers are built with cmake in the build dir
+# (default: <repo>/build). Concurrency N means N calls in flight on ONE
+# connection on both sides: cpeer keeps N async calls outstanding on one
+# client, gopeer runs N goroutines sharing one ttrpc.Client.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+duration=3s
+repeat=1
+sizes="0 1024 65536 1048576"
+concurrencies="1 16"
+build_dir=$root/build
+out=$here/results/ttrpc.md
+cpeer=
+gopeer=
+
+usage() {
+	sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-d | --duration) duration=$2; shift 2 ;;
+	-r | --repeat) repeat=$2; shift 2 ;;
+	-s | --sizes) sizes=$2; shift 2 ;;
+	-c | --concurrency) concurrencies=$2; shift 2 ;;
+	-B | --build-dir) build_dir=$2; shift 2 ;;
+	-o | --out) out=$2; shift 2 ;;
+	--cpeer) cpeer=$2; shift 2 ;;
+	--gopeer) gopeer=$2; shift 2 ;;
+	*) usage ;;
+	esac
+done
+
+if [ -z "$cpeer" ] || [ -z "$gopeer" ]; then
+	if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+		cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	fi
+	cmake --build "$build_dir" --target cpeer gopeer -j2 >/dev/null
+	cpeer=${cpeer:-$build_dir/test/interop/cpeer}
+	gopeer=${gopeer:-$build_dir/test/interop/gopeer-build/gopeer}
+fi
+for bin in "$cpeer" "$gopeer"; do
+	if [ ! -x "$bin" ]; then
+		echo "ttrpc-bench: $bin missing" >&2
+		exit 1
+	fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ttrpc-bench.XXXXXX")
+pids=()
+
+# Stops the servers this script started, and only those.
+stop_servers() {
+	local pid
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	pids=()
+}
+
+cleanup() {
+	stop_servers
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_server NAME BIN: serves on $tmp/NAME.sock, waits for "ready".
+start_server() {
+	local name=$1 bin=$2
+	rm -f "$tmp/$name.sock" "$tmp/$name.out"
+	"$bin" server -socket "$tmp/$name.sock" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	pids+=($!)
+	for _ in $(seq 200); do
+		if grep -qx ready "$tmp/$name.out" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	echo "ttrpc-bench: $name server not ready:" >&2
+	cat "$tmp/$name.err" >&2
+	exit 1
+}
+
+json_get() {
+	printf '%s\n' "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p"
+}
+
+# median KEY JSON...: the median of that figure over the runs.
+median() {
+	local key=$1 j
+	shift
+	for j in "$@"; do
+		json_get "$j" "$key"
+	done | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+human_size() {
+	case $1 in
+	0) echo "0 B" ;;
+	*) awk -v n="$1" 'BEGIN {
+		if (n >= 1048576 && n % 1048576 == 0) printf "%d MiB", n / 1048576
+		else if (n >= 1024 && n % 1024 == 0) printf "%d KiB", n / 1024
+		else printf "%d B", n }' ;;
+	esac
+}
+
+rows=()
+for size in $sizes; do
+	for conc in $concurrencies; do
+		echo "ttrpc-bench: $(human_size "$size") x $conc in flight," \
+			"$repeat x $duration each side" >&2
+		# Fresh servers per cell: no cell inherits another's heap or caches.
+		start_server c "$cpeer"
+		start_server go "$gopeer"
+		cs=() gs=()
+		for _ in $(seq "$repeat"); do
+			cs+=("$("$cpeer" bench -socket "$tmp/c.sock" -size "$size" \
+				-concurrency "$conc" -duration "$duration")")
+			gs+=("$("$gopeer" bench -socket "$tmp/go.sock" -size "$size" \
+				-concurrency "$conc" -duration "$duration")")
+		done
+		stop_servers
+		rows+=("$(awk -v size="$(human_size "$size")" -v conc="$conc" \
+			-v cc="$(median calls_per_sec "${cs[@]}")" \
+			-v gc="$(median calls_per_sec "${gs[@]}")" \
+			-v c50="$(median p50_us "${cs[@]}")" -v g50="$(median p50_us "${gs[@]}")" \
+			-v c99="$(median p99_us "${cs[@]}")" -v g99="$(median p99_us "${gs[@]}")" '
+			function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+			BEGIN {
+				printf "| %s | %d | %.0f | %.0f | **%s** | %.1f | %.1f | **%s** | %.1f | %.1f | **%s** |",
+					size, conc, cc, gc, ratio(cc, gc), c50, g50, ratio(c50, g50),
+					c99, g99, ratio(c99, g99)
+			}')")
+	done
+done
+
+go_version=$(go version 2>/dev/null | awk '{print $3}' || true)
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+mkdir -p "$(dirname "$out")"
+{
+	echo "# ttrpc echo: C (nanoshim ttrpc) vs Go (containerd/ttrpc 1.1.1)"
+	echo
+	echo "$(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), Linux $(uname -r), ${go_version:-go ?}."
+	if [ "$repeat" -gt 1 ]; then
+		echo "Each cell: median of $repeat runs of $duration per side (C and Go alternating),"
+	else
+		echo "Each cell: $duration measured per side,"
+	fi
+	echo "after a short warm-up; client and server on the same machine over a unix"
+	echo "socket. Generated by \`bench/ttrpc-bench.sh -d $duration -r $repeat\`."
+	echo
+	echo "- C: \`cpeer bench\` -> \`cpeer server\` (one thread each, epoll). Concurrency N ="
+	echo "  N async calls kept in flight on one connection."
+	echo "- Go: \`gopeer bench\` -> \`gopeer server\` (ttrpc 1.1.1, default GOMAXPROCS)."
+	echo "  Concurrency N = N goroutines sharing one \`ttrpc.Client\` (one connection)."
+	echo "- Both servers are started afresh for each cell."
+	echo "- Latency is per call, issue to reply, over the calls started in the measured"
+	echo "  window. Ratios are C/Go: calls/s above 1 and latency below 1 favour C."
+	echo
+	echo "| payload | in flight | C calls/s | Go calls/s | C/Go | C p50 µs | Go p50 µs | C/Go | C p99 µs | Go p99 µs | C/Go |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	printf '%s\n' "${rows[@]}"
+} >"$out"
+cat "$out"
