@@ -8,6 +8,8 @@ nanoshim_protoc(nanoshim_proto
   containerd/events/task.proto
   containerd/services/events/ttrpc/v1/events.proto
   containerd/runc/v1/oci.proto
+  containerd/linux/runc/runc.proto
+  runtimeoptions/v1/api.proto
   cgroups/v1/metrics.proto
   cgroups/v2/metrics.proto)
 target_link_libraries(nanoshim_proto PUBLIC ttrpc_proto)

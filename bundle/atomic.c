@@ -1,0 +1,165 @@
+/* Atomic writes and bounded reads of small files (see atomic.h). */
+#include "atomic.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Temp names are ".<name>.<pid>.<n>"; a few tries if one is left over from a
+ * crashed writer with the same pid. */
+#define TEMP_TRIES 16
+
+static int valid_component(const char *name)
+{
+	return name && *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+	       strcmp(name, "..") != 0;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_dir(int dirfd)
+{
+	/* dirfd may be O_PATH or AT_FDCWD, which fsync cannot take */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int bundle_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
+			     mode_t mode)
+{
+	static unsigned int counter;
+	char tmp[NAME_MAX + 1];
+	int fd = -1, r;
+
+	if (!valid_component(name) || (len && !data))
+		return -EINVAL;
+	for (int i = 0; i < TEMP_TRIES; i++) {
+		int n = snprintf(tmp, sizeof(tmp), ".%s.%d.%u", name, (int)getpid(), counter++);
+		if (n < 0 || (size_t)n >= sizeof(tmp))
+			return -ENAMETOOLONG;
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			    mode & 07777);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0)
+		return -errno;
+
+	r = write_all(fd, data, len);
+	if (r == 0 && fchmod(fd, mode & 07777) < 0)
+		r = -errno;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	return fsync_dir(dirfd);
+}
+
+int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_t max)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t cap, used = 0;
+	int r;
+
+	*out = NULL;
+	if (len)
+		*len = 0;
+	if (!name || !*name || max >= SIZE_MAX - 1)
+		return -EINVAL;
+	/* O_NONBLOCK so a FIFO planted under a file's name cannot stall us */
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if ((uint64_t)st.st_size > max) {
+		r = -EFBIG;
+		goto fail;
+	}
+	/* st_size is a hint only: /proc files report 0, files may grow */
+	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+	if (cap > max + 1)
+		cap = max + 1;
+	buf = malloc(cap + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (;;) {
+		if (used == cap) {
+			if (cap > max) {
+				r = -EFBIG;
+				goto fail;
+			}
+			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *nb = realloc(buf, ncap + 1);
+			if (!nb) {
+				r = -ENOMEM;
+				goto fail;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, buf + used, cap - used);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	if (used > max) {
+		r = -EFBIG;
+		goto fail;
+	}
+	close(fd);
+	buf[used] = '\0';
+	*out = buf;
+	if (len)
+		*len = used;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return r;
+}

@@ -1,0 +1,21 @@
+/* Small files in a bundle: written atomically (a reader sees the old content or
+ * the new, never a mix, even across a crash) and read with a size bound. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes len bytes to name inside dirfd (AT_FDCWD or any directory fd, O_PATH
+ * included): a temp file created O_EXCL in the same directory, written, given
+ * mode (exactly, umask aside), fsync'd, renamed over name, then the directory
+ * fsync'd. name must be a single path component. On failure the temp file is
+ * removed and name is untouched. Returns 0 or -errno. */
+int bundle_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
+			     mode_t mode);
+
+/* Reads the regular file name (resolved like openat) into a new NUL-terminated
+ * buffer *out (free() it), its length (without the NUL) in *len if len is not
+ * NULL. Files larger than max bytes are refused with -EFBIG; a non-regular file
+ * (FIFO, directory, device) with -EINVAL, without blocking. Returns 0 or
+ * -errno (-ENOENT when it does not exist). */
+int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_t max);

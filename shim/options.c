@@ -1,0 +1,95 @@
+/* Runtime options of every type, into one containerd.runc.v1.Options (see options.h). */
+#include "options.h"
+
+#include "bundle/runcopts.h"
+#include "containerd/linux/runc/runc.pb-c.h"
+#include "runtimeoptions/v1/api.pb-c.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define URL_RUNC "containerd.runc.v1.Options"
+#define URL_CREATE "containerd.linux.runc.CreateOptions"
+#define URL_RUNTIMEOPTIONS "runtimeoptions.v1.Options"
+
+static char *dup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+static Containerd__Runc__V1__Options *from_create(const Containerd__Linux__Runc__CreateOptions *c)
+{
+	Containerd__Runc__V1__Options *o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	containerd__runc__v1__options__init(o);
+	o->no_pivot_root = c->no_pivot_root;
+	o->no_new_keyring = c->no_new_keyring;
+	o->io_uid = c->io_uid;
+	o->io_gid = c->io_gid;
+	o->shim_cgroup = dup_or_empty(c->shim_cgroup);
+	o->criu_work_path = dup_or_empty(c->criu_work_path);
+	o->criu_image_path = dup_or_empty(c->criu_image_path);
+	o->binary_name = strdup("");
+	o->root = strdup("");
+	o->criu_path = strdup("");
+	if (!o->shim_cgroup || !o->criu_work_path || !o->criu_image_path || !o->binary_name ||
+	    !o->root || !o->criu_path) {
+		shim_options_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+int shim_options_decode(const char *type_url, const uint8_t *data, size_t len,
+			Containerd__Runc__V1__Options **out, struct ttrpc_status *st)
+{
+	*out = NULL;
+	if (!type_url || !type_url[0]) {
+		*out = containerd__runc__v1__options__unpack(NULL, 0, (const uint8_t *)"");
+		return *out ? 0 : -ENOMEM;
+	}
+	if (strcmp(type_url, URL_RUNC) == 0) {
+		*out = containerd__runc__v1__options__unpack(NULL, len, data);
+	} else if (strcmp(type_url, URL_CREATE) == 0) {
+		Containerd__Linux__Runc__CreateOptions *c =
+			containerd__linux__runc__create_options__unpack(NULL, len, data);
+		if (c) {
+			*out = from_create(c);
+			containerd__linux__runc__create_options__free_unpacked(c, NULL);
+			if (!*out) {
+				ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+				return -ENOMEM;
+			}
+		}
+	} else if (strcmp(type_url, URL_RUNTIMEOPTIONS) == 0) {
+		Runtimeoptions__V1__Options *r = runtimeoptions__v1__options__unpack(NULL, len, data);
+		if (!r) {
+			ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "options %s: malformed", type_url);
+			return -EBADMSG;
+		}
+		int rc = 0;
+		if (r->config_path && r->config_path[0])
+			rc = bundle_options_read_path(r->config_path, out, st);
+		else
+			*out = containerd__runc__v1__options__unpack(NULL, 0, (const uint8_t *)"");
+		runtimeoptions__v1__options__free_unpacked(r, NULL);
+		return rc;
+	} else {
+		ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "options: type with url %s: not found",
+				 type_url);
+		return -EINVAL;
+	}
+	if (!*out) {
+		ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "options %s: malformed", type_url);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+void shim_options_free(Containerd__Runc__V1__Options *o)
+{
+	if (o)
+		protobuf_c_message_free_unpacked(&o->base, NULL);
+}

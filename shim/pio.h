@@ -1,0 +1,43 @@
+/* A process's stdio as containerd describes it: FIFO paths (the default),
+ * `file:///path` or `binary:///path?args` log URIs, or a terminal received
+ * through runc's --console-socket. The shim gives runc pipes (or the console
+ * socket), then moves bytes with copiers; "drained" means every byte the
+ * process wrote has been handed to the reader. */
+#pragma once
+
+#include "copier.h"
+#include "loop.h"
+#include "ttrpc.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct pio_config {
+	const char *stdin_path, *stdout_path, *stderr_path; /* "" or NULL: none */
+	bool terminal;
+	uid_t io_uid;
+	gid_t io_gid;
+	const char *ns, *id; /* for binary:// loggers */
+};
+
+struct pio;
+
+/* Sets up pipes, opens the FIFOs / files, starts loggers. */
+int pio_create(struct loop *l, const struct pio_config *cfg, struct pio **out,
+	       struct ttrpc_status *st);
+/* fds runc should get as its stdio (-1: /dev/null). */
+void pio_child_fds(const struct pio *p, int fds[3]);
+/* --console-socket path for a terminal process, else NULL. */
+const char *pio_console_socket(const struct pio *p);
+/* After runc ran: close the ends the child got, and for a terminal receive the
+ * pty master from the console socket and start copying. */
+int pio_after_start(struct pio *p, struct ttrpc_status *st);
+/* CloseIO: deliver what is buffered, then close the process's stdin. */
+void pio_close_stdin(struct pio *p);
+int pio_resize(struct pio *p, uint32_t width, uint32_t height);
+/* Calls fn once output is drained (at once if it already is), or after
+ * timeout_ms with the copiers still running. */
+typedef void (*pio_drained_fn)(void *userdata);
+void pio_when_drained(struct pio *p, int timeout_ms, pio_drained_fn fn, void *userdata);
+bool pio_drained(const struct pio *p);
+void pio_free(struct pio *p);

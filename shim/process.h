@@ -1,0 +1,72 @@
+/* Containers and processes as the task service sees them. Init and execs
+ * share one state machine: created -> running <-> paused -> stopped ->
+ * (deleted). An exit moves a process to stopped only once its output is
+ * drained and its exit record is on disk; then TaskExit goes out and Wait
+ * returns. */
+#pragma once
+
+#include "runc.h"
+#include "pio.h"
+#include "ttrpc.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+enum proc_state {
+	PROC_CREATED,
+	PROC_RUNNING,
+	PROC_PAUSED,
+	PROC_STOPPED,
+};
+
+struct waiter {
+	struct ttrpc_call *call;
+	struct waiter *next;
+};
+
+struct container;
+
+struct process {
+	struct container *c;
+	struct process *next; /* execs of a container */
+	char *exec_id;	      /* NULL for init */
+	enum proc_state state;
+	pid_t pid;
+	bool reaped;	      /* exit known, not yet announced */
+	bool start_announced; /* TaskStart / TaskExecStarted is queued */
+	bool finalizing;      /* waiting for output drain */
+	int exit_status;
+	struct timespec exited_at;
+	struct pio *io;
+	char *stdin_path, *stdout_path, *stderr_path;
+	bool terminal;
+	char *spec; /* exec: JSON of the OCI Process */
+	size_t spec_len;
+	struct waiter *waiters;
+	bool busy; /* a runc call on this process is in flight */
+};
+
+struct container {
+	struct container *next;
+	char *id;
+	char *bundle;
+	int bundle_fd;
+	char runc_root[4096];
+	char runc_binary[256];
+	char criu_path[256];
+	struct runc_config runc;
+	bool no_pivot_root, no_new_keyring;
+	uid_t io_uid;
+	gid_t io_gid;
+	char *criu_image_path, *criu_work_path;
+	bool rootfs_mounted;
+	bool private_pidns;
+	struct process init;
+	struct process *execs;
+	int refs; /* runc calls in flight */
+	bool deleted;
+	/* OOM watch */
+	void *oom;
+	struct loop_source *oom_src;
+};

@@ -1,0 +1,1373 @@
+/* containerd.task.v2.Task served over ttrpc: every method, answered without
+ * blocking the loop (runc runs as a child; the reply goes out when it exits). */
+#include "events.h"
+#include "log.h"
+#include "oom.h"
+#include "options.h"
+#include "process.h"
+#include "reaper.h"
+#include "shim.h"
+
+#include "bundle/atomic.h"
+#include "bundle/exitfile.h"
+#include "bundle/id.h"
+#include "bundle/mount.h"
+#include "bundle/pidfile.h"
+#include "bundle/runcopts.h"
+#include "bundle/spec.h"
+#include "cgroup/cgroup_ref.h"
+#include "cgroup/cgroup_stats.h"
+
+#include "containerd/events/task.pb-c.h"
+#include "containerd/runc/v1/oci.pb-c.h"
+#include "containerd/task/v2/shim.pb-c.h"
+#include "google/protobuf/empty.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yajl/yajl_tree.h>
+
+#define DRAIN_TIMEOUT_MS 2000
+#define GO_ZERO_TIME_SEC (-62135596800LL) /* Go's time.Time{} as a Timestamp */
+#define VERSION_STRING "nanoshim 0.1"
+
+struct shim shim;
+
+enum task_status { /* containerd.v1.types.Status */
+	ST_UNKNOWN = 0,
+	ST_CREATED = 1,
+	ST_RUNNING = 2,
+	ST_STOPPED = 3,
+	ST_PAUSED = 4,
+	ST_PAUSING = 5,
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void set_ts(Google__Protobuf__Timestamp *ts, const struct timespec *t)
+{
+	google__protobuf__timestamp__init(ts);
+	if (t && (t->tv_sec || t->tv_nsec)) {
+		ts->seconds = t->tv_sec;
+		ts->nanos = (int32_t)t->tv_nsec;
+	} else {
+		ts->seconds = GO_ZERO_TIME_SEC; /* what Go sends for "not exited" */
+	}
+}
+
+static bool empty(const char *s)
+{
+	return !s || !*s;
+}
+
+static const char *pname(const struct process *p)
+{
+	return p->exec_id ? p->exec_id : p->c->id;
+}
+
+static struct container *find_container(const char *id)
+{
+	for (struct container *c = shim.containers; c; c = c->next)
+		if (!c->deleted && strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+static struct process *find_exec(struct container *c, const char *exec_id)
+{
+	for (struct process *p = c->execs; p; p = p->next)
+		if (strcmp(p->exec_id, exec_id) == 0)
+			return p;
+	return NULL;
+}
+
+/* Finds the container and process a request names, or fails the call. */
+static bool lookup(struct ttrpc_call *call, const char *id, const char *exec_id,
+		   struct container **cp, struct process **pp)
+{
+	struct container *c = find_container(id ? id : "");
+	if (!c) {
+		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "container %s: not found", id ? id : "");
+		return false;
+	}
+	*cp = c;
+	if (pp) {
+		if (empty(exec_id)) {
+			*pp = &c->init;
+		} else if (!(*pp = find_exec(c, exec_id))) {
+			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s: not found", exec_id);
+			return false;
+		}
+	}
+	return true;
+}
+
+static enum task_status visible_status(const struct process *p)
+{
+	switch (p->state) {
+	case PROC_CREATED:
+		return ST_CREATED;
+	case PROC_RUNNING:
+		return ST_RUNNING;
+	case PROC_PAUSED:
+		return ST_PAUSED;
+	case PROC_STOPPED:
+		return ST_STOPPED;
+	}
+	return ST_UNKNOWN;
+}
+
+static void free_process_fields(struct process *p)
+{
+	pio_free(p->io);
+	p->io = NULL;
+	free(p->stdin_path);
+	free(p->stdout_path);
+	free(p->stderr_path);
+	free(p->spec);
+	free(p->exec_id);
+	while (p->waiters) {
+		struct waiter *w = p->waiters;
+		p->waiters = w->next;
+		ttrpc_call_fail(w->call, TTRPC_NOT_FOUND, "process %s: deleted", pname(p));
+		free(w);
+	}
+}
+
+static void container_unref(struct container *c);
+
+static void container_free(struct container *c)
+{
+	for (struct container **pp = &shim.containers; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	while (c->execs) {
+		struct process *p = c->execs;
+		c->execs = p->next;
+		free_process_fields(p);
+		free(p);
+	}
+	free_process_fields(&c->init);
+	oom_watch_free(c);
+	if (c->bundle_fd >= 0)
+		close(c->bundle_fd);
+	free(c->criu_image_path);
+	free(c->criu_work_path);
+	free(c->bundle);
+	free(c->id);
+	free(c);
+}
+
+static void container_ref(struct container *c)
+{
+	c->refs++;
+}
+
+static void container_unref(struct container *c)
+{
+	if (--c->refs == 0 && c->deleted)
+		container_free(c);
+}
+
+/* ---- exits ------------------------------------------------------------ */
+
+static void publish_exit(struct process *p);
+
+static bool execs_pending(struct container *c)
+{
+	for (struct process *e = c->execs; e; e = e->next)
+		if (e->pid && e->state != PROC_STOPPED)
+			return true;
+	return false;
+}
+
+static void answer_waiters(struct process *p)
+{
+	while (p->waiters) {
+		struct waiter *w = p->waiters;
+		p->waiters = w->next;
+		Containerd__Task__V2__WaitResponse r = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
+		Google__Protobuf__Timestamp ts;
+		set_ts(&ts, &p->exited_at);
+		r.exit_status = (uint32_t)p->exit_status;
+		r.exited_at = &ts;
+		ttrpc_call_reply(w->call, &r.base);
+		free(w);
+	}
+}
+
+/* Output drained (or timed out): record the exit on disk, then announce it. */
+static void exit_drained(void *ud)
+{
+	struct process *p = ud;
+	struct container *c = p->c;
+	p->finalizing = false;
+	struct bundle_exit rec = {.pid = p->pid, .status = p->exit_status,
+				  .exited_sec = p->exited_at.tv_sec,
+				  .exited_nsec = (int32_t)p->exited_at.tv_nsec};
+	int rc = bundle_exit_write(c->bundle_fd, p->exec_id, &rec);
+	if (rc < 0)
+		log_error("record exit of %s: %s", pname(p), strerror(-rc));
+	if (!p->exec_id && execs_pending(c)) {
+		/* init's exit goes out after every exec's, as containerd 1.7 orders it */
+		return;
+	}
+	publish_exit(p);
+	if (p->exec_id && c->init.reaped && !c->init.finalizing &&
+	    c->init.state != PROC_STOPPED && !execs_pending(c))
+		publish_exit(&c->init);
+}
+
+static void publish_exit(struct process *p)
+{
+	struct container *c = p->c;
+	if (p->state == PROC_STOPPED)
+		return;
+	p->state = PROC_STOPPED;
+	if (!p->exec_id)
+		oom_check_now(c); /* an OOM kill is announced before the exit */
+	Containerd__Events__TaskExit e = CONTAINERD__EVENTS__TASK_EXIT__INIT;
+	Google__Protobuf__Timestamp ts;
+	set_ts(&ts, &p->exited_at);
+	e.container_id = c->id;
+	e.id = (char *)pname(p);
+	e.pid = (uint32_t)p->pid;
+	e.exit_status = (uint32_t)p->exit_status;
+	e.exited_at = &ts;
+	events_publish("/tasks/exit", &e.base);
+	answer_waiters(p);
+	if (!p->exec_id)
+		oom_watch_free(c);
+}
+
+static void finalize_exit(struct process *p)
+{
+	if (!p->start_announced || p->finalizing || p->state == PROC_STOPPED)
+		return; /* the start event must go first; Start finishes this */
+	p->finalizing = true;
+	if (p->io)
+		pio_when_drained(p->io, DRAIN_TIMEOUT_MS, exit_drained, p);
+	else
+		exit_drained(p);
+}
+
+static void kill_all_cb(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct container *c = ud;
+	if (status != 0)
+		log_debug("kill --all after init exit: %s", err);
+	container_unref(c);
+}
+
+static void on_process_exit(pid_t pid, int status, const struct timespec *when, void *ud)
+{
+	struct process *p = ud;
+	struct container *c = p->c;
+	p->reaped = true;
+	p->exit_status = status;
+	p->exited_at = *when;
+	log_debug("%s (pid %d) exited with %d", pname(p), pid, status);
+	if (!p->exec_id && !c->private_pidns) {
+		/* the pid namespace is shared: nothing else takes the rest down */
+		const char *args[] = {"kill", "--all", c->id, "9", NULL};
+		const int fds[3] = {-1, -1, -1};
+		container_ref(c);
+		if (runc_run(shim.loop, &c->runc, args, fds, 0, kill_all_cb, c) < 0)
+			container_unref(c);
+	}
+	finalize_exit(p);
+}
+
+/* Registers a freshly started process's pid; its exit may already be in. */
+static void track_pid(struct process *p, pid_t pid)
+{
+	int status;
+	struct timespec when;
+	p->pid = pid;
+	if (reaper_take_unclaimed(pid, &status, &when))
+		on_process_exit(pid, status, &when, p);
+	else
+		reaper_watch(pid, on_process_exit, p);
+}
+
+/* ---- Create ----------------------------------------------------------- */
+
+struct create_op {
+	struct ttrpc_call *call;
+	struct container *c;
+	char *rootfs_json; /* unused */
+};
+
+static void apply_options(struct container *c, const Google__Protobuf__Any *any,
+			  struct ttrpc_status *st)
+{
+	Containerd__Runc__V1__Options *o = NULL;
+	if (shim_options_decode(any ? any->type_url : NULL, any ? any->value.data : NULL,
+				any ? any->value.len : 0, &o, st) < 0)
+		return;
+	snprintf(c->runc_binary, sizeof(c->runc_binary), "%s", bundle_options_binary(o));
+	snprintf(c->runc_root, sizeof(c->runc_root), "%s/%s", bundle_options_root(o), shim.ns);
+	c->no_pivot_root = o->no_pivot_root;
+	c->no_new_keyring = o->no_new_keyring;
+	c->io_uid = o->io_uid;
+	c->io_gid = o->io_gid;
+	c->runc.systemd_cgroup = o->systemd_cgroup;
+	snprintf(c->criu_path, sizeof(c->criu_path), "%s", o->criu_path ? o->criu_path : "");
+	if (!empty(o->criu_image_path))
+		c->criu_image_path = strdup(o->criu_image_path);
+	if (!empty(o->criu_work_path))
+		c->criu_work_path = strdup(o->criu_work_path);
+	c->runc.binary = c->runc_binary;
+	c->runc.root = c->runc_root;
+	c->runc.criu = c->criu_path[0] ? c->criu_path : NULL;
+	c->runc.log_dir = c->bundle;
+	/* what `delete` needs to find this container's runtime state later */
+	struct ttrpc_status wst;
+	if (bundle_options_write(c->bundle_fd, o, &wst) < 0)
+		log_warn("write options.json: %s", wst.message);
+	shim_options_free(o);
+}
+
+static void create_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct create_op *op = ud;
+	struct container *c = op->c;
+	struct process *p = &c->init;
+	struct ttrpc_status st;
+	if (status != 0) {
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime create failed: %s", err);
+		goto fail;
+	}
+	pid_t pid;
+	int rc = bundle_read_pid(c->bundle_fd, BUNDLE_INIT_PID_FILE, &pid);
+	if (rc < 0) {
+		ttrpc_call_fail(op->call, TTRPC_INTERNAL, "read init.pid of %s: %s", c->id,
+				strerror(-rc));
+		goto fail;
+	}
+	if (pio_after_start(p->io, &st) < 0) {
+		ttrpc_call_fail_status(op->call, &st);
+		track_pid(p, pid);
+		goto fail_started;
+	}
+	track_pid(p, pid);
+	/* an init that died before anyone started it still needs its exit told */
+	Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
+	Containerd__Events__TaskIO io = CONTAINERD__EVENTS__TASK_IO__INIT;
+	io.stdin = p->stdin_path;
+	io.stdout = p->stdout_path;
+	io.stderr = p->stderr_path;
+	io.terminal = p->terminal;
+	ev.container_id = c->id;
+	ev.bundle = c->bundle;
+	ev.io = &io;
+	ev.pid = (uint32_t)pid;
+	const Containerd__Task__V2__CreateTaskRequest *req = NULL;
+	(void)req;
+	events_publish("/tasks/create", &ev.base);
+	Containerd__Task__V2__CreateTaskResponse r = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+	r.pid = (uint32_t)pid;
+	ttrpc_call_reply(op->call, &r.base);
+	container_unref(c);
+	free(op);
+	return;
+fail_started: {
+	const char *args[] = {"delete", "--force", c->id, NULL};
+	char e[256];
+	runc_run_sync(&c->runc, args, e, sizeof(e));
+}
+fail:
+	if (c->rootfs_mounted)
+		bundle_unmount_rootfs(c->bundle);
+	c->deleted = true;
+	container_unref(c);
+	free(op);
+}
+
+static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__CreateTaskRequest *req = (const void *)m;
+	struct ttrpc_status st;
+	if (bundle_validate_id("container id", req->id, &st) < 0) {
+		ttrpc_call_fail_status(call, &st);
+		return;
+	}
+	if (find_container(req->id)) {
+		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "container %s: already exists", req->id);
+		return;
+	}
+	if (empty(req->bundle) || req->bundle[0] != '/') {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "create %s: bundle path %s is not absolute",
+				req->id, req->bundle ? req->bundle : "");
+		return;
+	}
+	struct container *c = calloc(1, sizeof(*c));
+	struct create_op *op = calloc(1, sizeof(*op));
+	if (!c || !op) {
+		free(c);
+		free(op);
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	c->id = strdup(req->id);
+	c->bundle = strdup(req->bundle);
+	c->bundle_fd = open(req->bundle, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	c->init.c = c;
+	c->init.state = PROC_CREATED;
+	c->refs = 1;
+	c->next = shim.containers;
+	shim.containers = c;
+	op->call = call;
+	op->c = c;
+	if (c->bundle_fd < 0) {
+		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "create %s: open bundle %s: %s", req->id,
+				req->bundle, strerror(errno));
+		goto fail;
+	}
+	ttrpc_status_ok(&st);
+	c->runc.log_dir = c->bundle;
+	apply_options(c, req->options, &st);
+	if (st.code) {
+		ttrpc_call_fail_status(call, &st);
+		goto fail;
+	}
+	struct bundle_spec_info *info = calloc(1, sizeof(*info));
+	if (info && bundle_spec_info(c->bundle_fd, info, &st) == 0)
+		c->private_pidns = info->private_pid_ns;
+	else
+		c->private_pidns = true; /* runc refuses such a bundle anyway */
+	free(info);
+	ttrpc_status_ok(&st);
+	if (req->n_rootfs) {
+		if (bundle_mount_rootfs(c->bundle, (Containerd__Types__Mount *const *)req->rootfs,
+					req->n_rootfs, &st) < 0) {
+			ttrpc_call_fail_status(call, &st);
+			goto fail;
+		}
+		c->rootfs_mounted = true;
+	}
+	struct process *p = &c->init;
+	p->stdin_path = strdup(req->stdin ? req->stdin : "");
+	p->stdout_path = strdup(req->stdout ? req->stdout : "");
+	p->stderr_path = strdup(req->stderr ? req->stderr : "");
+	p->terminal = req->terminal;
+	struct pio_config pc = {.stdin_path = req->stdin, .stdout_path = req->stdout,
+				.stderr_path = req->stderr, .terminal = req->terminal,
+				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id};
+	if (pio_create(shim.loop, &pc, &p->io, &st) < 0) {
+		ttrpc_call_fail_status(call, &st);
+		goto fail_mounted;
+	}
+	char pidfile[PATH_MAX];
+	snprintf(pidfile, sizeof(pidfile), "%s/%s", c->bundle, BUNDLE_INIT_PID_FILE);
+	const char *args[24];
+	int n = 0;
+	if (!empty(req->checkpoint)) {
+		args[n++] = "restore";
+		args[n++] = "--detach";
+		args[n++] = "--image-path";
+		args[n++] = req->checkpoint;
+		args[n++] = "--work-path";
+		args[n++] = c->criu_work_path ? c->criu_work_path : c->bundle;
+	} else {
+		args[n++] = "create";
+	}
+	args[n++] = "--bundle";
+	args[n++] = c->bundle;
+	args[n++] = "--pid-file";
+	args[n++] = pidfile;
+	if (pio_console_socket(p->io)) {
+		args[n++] = "--console-socket";
+		args[n++] = pio_console_socket(p->io);
+	}
+	if (c->no_pivot_root)
+		args[n++] = "--no-pivot";
+	if (c->no_new_keyring)
+		args[n++] = "--no-new-keyring";
+	args[n++] = c->id;
+	args[n] = NULL;
+	int fds[3];
+	pio_child_fds(p->io, fds);
+	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, RUNC_STDIO_TO_CONTAINER, create_done, op);
+	if (pid < 0) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "create %s: run %s: %s", c->id, c->runc.binary,
+				strerror(-pid));
+		goto fail_mounted;
+	}
+	return;
+fail_mounted:
+	if (c->rootfs_mounted)
+		bundle_unmount_rootfs(c->bundle);
+fail:
+	c->deleted = true;
+	container_unref(c);
+	free(op);
+}
+
+/* ---- Start ------------------------------------------------------------ */
+
+struct proc_op {
+	struct ttrpc_call *call;
+	struct process *p;
+	char path[PATH_MAX]; /* a temp file to remove when done */
+	uint32_t signal;
+};
+
+static struct proc_op *proc_op_new(struct ttrpc_call *call, struct process *p)
+{
+	struct proc_op *op = calloc(1, sizeof(*op));
+	if (!op) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return NULL;
+	}
+	op->call = call;
+	op->p = p;
+	container_ref(p->c);
+	p->busy = true;
+	return op;
+}
+
+static void proc_op_end(struct proc_op *op)
+{
+	op->p->busy = false;
+	if (op->path[0])
+		unlink(op->path);
+	container_unref(op->p->c);
+	free(op);
+}
+
+static void start_init_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	struct process *p = op->p;
+	struct container *c = p->c;
+	if (status != 0) {
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime start failed: %s", err);
+		proc_op_end(op);
+		return;
+	}
+	if (p->state == PROC_CREATED)
+		p->state = PROC_RUNNING;
+	oom_watch_start(c);
+	Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
+	ev.container_id = c->id;
+	ev.pid = (uint32_t)p->pid;
+	events_publish("/tasks/start", &ev.base);
+	p->start_announced = true;
+	Containerd__Task__V2__StartResponse r = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+	r.pid = (uint32_t)p->pid;
+	ttrpc_call_reply(op->call, &r.base);
+	if (p->reaped)
+		finalize_exit(p);
+	proc_op_end(op);
+}
+
+static void start_exec_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	struct process *p = op->p;
+	struct container *c = p->c;
+	struct ttrpc_status st;
+	if (status != 0) {
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime exec failed: %s", err);
+		pio_free(p->io);
+		p->io = NULL;
+		proc_op_end(op);
+		return;
+	}
+	char name[PATH_MAX];
+	snprintf(name, sizeof(name), "%s.pid", p->exec_id);
+	pid_t pid;
+	int rc = bundle_read_pid(c->bundle_fd, name, &pid);
+	if (rc < 0) {
+		ttrpc_call_fail(op->call, TTRPC_INTERNAL, "read %s: %s", name, strerror(-rc));
+		proc_op_end(op);
+		return;
+	}
+	if (pio_after_start(p->io, &st) < 0)
+		log_warn("exec %s: %s", p->exec_id, st.message);
+	if (p->state == PROC_CREATED)
+		p->state = PROC_RUNNING;
+	track_pid(p, pid);
+	Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
+	ev.container_id = c->id;
+	ev.exec_id = p->exec_id;
+	ev.pid = (uint32_t)pid;
+	events_publish("/tasks/exec-started", &ev.base);
+	p->start_announced = true;
+	Containerd__Task__V2__StartResponse r = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
+	r.pid = (uint32_t)pid;
+	ttrpc_call_reply(op->call, &r.base);
+	if (p->reaped)
+		finalize_exit(p);
+	proc_op_end(op);
+}
+
+static void start_exec(struct ttrpc_call *call, struct process *p)
+{
+	struct container *c = p->c;
+	if (c->init.state != PROC_RUNNING && c->init.state != PROC_CREATED) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+				"exec %s: container %s is not running", p->exec_id, c->id);
+		return;
+	}
+	struct ttrpc_status st;
+	struct pio_config pc = {.stdin_path = p->stdin_path, .stdout_path = p->stdout_path,
+				.stderr_path = p->stderr_path, .terminal = p->terminal,
+				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id};
+	if (pio_create(shim.loop, &pc, &p->io, &st) < 0) {
+		ttrpc_call_fail_status(call, &st);
+		return;
+	}
+	struct proc_op *op = proc_op_new(call, p);
+	if (!op)
+		return;
+	char spec_name[PATH_MAX];
+	snprintf(spec_name, sizeof(spec_name), ".%s-process.json", p->exec_id);
+	int rc = bundle_write_file_atomic(c->bundle_fd, spec_name, p->spec, p->spec_len, 0600);
+	if (rc < 0) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "exec %s: write process spec: %s", p->exec_id,
+				strerror(-rc));
+		pio_free(p->io);
+		p->io = NULL;
+		proc_op_end(op);
+		return;
+	}
+	snprintf(op->path, sizeof(op->path), "%s/%s", c->bundle, spec_name);
+	char pidfile[PATH_MAX];
+	snprintf(pidfile, sizeof(pidfile), "%s/%s.pid", c->bundle, p->exec_id);
+	const char *args[16];
+	int n = 0;
+	args[n++] = "exec";
+	args[n++] = "--detach";
+	args[n++] = "--pid-file";
+	args[n++] = pidfile;
+	args[n++] = "--process";
+	args[n++] = op->path;
+	if (pio_console_socket(p->io)) {
+		args[n++] = "--console-socket";
+		args[n++] = pio_console_socket(p->io);
+	}
+	args[n++] = c->id;
+	args[n] = NULL;
+	int fds[3];
+	pio_child_fds(p->io, fds);
+	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, RUNC_STDIO_TO_CONTAINER,
+			       start_exec_done, op);
+	if (pid < 0) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "exec %s: run %s: %s", p->exec_id,
+				c->runc.binary, strerror(-pid));
+		pio_free(p->io);
+		p->io = NULL;
+		proc_op_end(op);
+	}
+}
+
+static void task_start(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__StartRequest *req = (const void *)m;
+	struct container *c;
+	struct process *p;
+	if (!lookup(call, req->id, req->exec_id, &c, &p))
+		return;
+	if (p->state != PROC_CREATED || p->busy || p->start_announced) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "start %s: process is %s",
+				pname(p), p->state == PROC_STOPPED ? "stopped" : "already started");
+		return;
+	}
+	if (p->exec_id) {
+		start_exec(call, p);
+		return;
+	}
+	struct proc_op *op = proc_op_new(call, p);
+	if (!op)
+		return;
+	const char *args[] = {"start", c->id, NULL};
+	const int fds[3] = {-1, -1, -1};
+	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, 0, start_init_done, op);
+	if (pid < 0) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "start %s: run %s: %s", c->id, c->runc.binary,
+				strerror(-pid));
+		proc_op_end(op);
+	}
+}
+
+/* ---- State, Wait, Connect, Pids ---------------------------------------- */
+
+static void task_state(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__StateRequest *req = (const void *)m;
+	struct container *c;
+	struct process *p;
+	if (!lookup(call, req->id, req->exec_id, &c, &p))
+		return;
+	Containerd__Task__V2__StateResponse r = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
+	Google__Protobuf__Timestamp ts;
+	r.id = c->id;
+	r.bundle = c->bundle;
+	r.pid = (uint32_t)p->pid;
+	r.status = (Containerd__V1__Types__Status)visible_status(p);
+	r.stdin = p->stdin_path;
+	r.stdout = p->stdout_path;
+	r.stderr = p->stderr_path;
+	r.terminal = p->terminal;
+	r.exit_status = p->state == PROC_STOPPED ? (uint32_t)p->exit_status : 0;
+	set_ts(&ts, p->state == PROC_STOPPED ? &p->exited_at : NULL);
+	r.exited_at = &ts;
+	r.exec_id = p->exec_id ? p->exec_id : "";
+	ttrpc_call_reply(call, &r.base);
+}
+
+static void wait_cancelled(struct ttrpc_call *call, void *ud)
+{
+	struct process *p = ud;
+	for (struct waiter **pp = &p->waiters; *pp; pp = &(*pp)->next) {
+		if ((*pp)->call == call) {
+			struct waiter *w = *pp;
+			*pp = w->next;
+			free(w);
+			break;
+		}
+	}
+	ttrpc_call_fail(call, TTRPC_CANCELLED, "wait cancelled");
+}
+
+static void task_wait(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__WaitRequest *req = (const void *)m;
+	struct container *c;
+	struct process *p;
+	if (!lookup(call, req->id, req->exec_id, &c, &p))
+		return;
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!w) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	w->call = call;
+	w->next = p->waiters;
+	p->waiters = w;
+	ttrpc_call_on_cancel(call, wait_cancelled, p);
+	if (p->state == PROC_STOPPED)
+		answer_waiters(p);
+}
+
+static void task_connect(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__ConnectRequest *req = (const void *)m;
+	Containerd__Task__V2__ConnectResponse r = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
+	struct container *c = find_container(req->id ? req->id : "");
+	r.shim_pid = (uint32_t)getpid();
+	r.task_pid = c ? (uint32_t)c->init.pid : 0;
+	r.version = VERSION_STRING;
+	ttrpc_call_reply(call, &r.base);
+}
+
+static void pids_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	struct container *c = op->p->c;
+	if (status != 0) {
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime ps failed: %s", err);
+		proc_op_end(op);
+		return;
+	}
+	char ebuf[128];
+	yajl_val v = yajl_tree_parse(out, ebuf, sizeof(ebuf));
+	if (!v || !YAJL_IS_ARRAY(v)) {
+		ttrpc_call_fail(op->call, TTRPC_INTERNAL, "ps %s: unexpected output: %s", c->id,
+				v ? "not a list" : ebuf);
+		yajl_tree_free(v);
+		proc_op_end(op);
+		return;
+	}
+	size_t cnt = v->u.array.len;
+	Containerd__V1__Types__ProcessInfo *infos = calloc(cnt + 1, sizeof(*infos));
+	Containerd__V1__Types__ProcessInfo **pinfos = calloc(cnt + 1, sizeof(*pinfos));
+	Google__Protobuf__Any *anys = calloc(cnt + 1, sizeof(*anys));
+	uint8_t **bufs = calloc(cnt + 1, sizeof(*bufs));
+	Containerd__Task__V2__PidsResponse r = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
+	if (!infos || !pinfos || !anys || !bufs) {
+		ttrpc_call_fail(op->call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		containerd__v1__types__process_info__init(&infos[i]);
+		infos[i].pid = (uint32_t)YAJL_GET_INTEGER(v->u.array.values[i]);
+		pinfos[i] = &infos[i];
+		for (struct process *e = c->execs; e; e = e->next) {
+			if (e->pid && (uint32_t)e->pid == infos[i].pid) {
+				Containerd__Runc__V1__ProcessDetails d =
+					CONTAINERD__RUNC__V1__PROCESS_DETAILS__INIT;
+				d.exec_id = e->exec_id;
+				google__protobuf__any__init(&anys[i]);
+				anys[i].type_url = "containerd.runc.v1.ProcessDetails";
+				anys[i].value.len = containerd__runc__v1__process_details__get_packed_size(&d);
+				bufs[i] = malloc(anys[i].value.len + 1);
+				containerd__runc__v1__process_details__pack(&d, bufs[i]);
+				anys[i].value.data = bufs[i];
+				infos[i].info = &anys[i];
+			}
+		}
+	}
+	r.n_processes = cnt;
+	r.processes = pinfos;
+	ttrpc_call_reply(op->call, &r.base);
+out:
+	for (size_t i = 0; bufs && i < cnt; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(anys);
+	free(pinfos);
+	free(infos);
+	yajl_tree_free(v);
+	proc_op_end(op);
+}
+
+/* Runs a simple runc subcommand on a container; done gets the proc_op. */
+static void run_simple(struct ttrpc_call *call, struct process *p, const char *const *args,
+		       unsigned flags, runc_done_fn done)
+{
+	struct proc_op *op = proc_op_new(call, p);
+	if (!op)
+		return;
+	const int fds[3] = {-1, -1, -1};
+	pid_t pid = runc_run(shim.loop, &p->c->runc, args, fds, flags, done, op);
+	if (pid < 0) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "%s %s: run %s: %s", args[0], p->c->id,
+				p->c->runc.binary, strerror(-pid));
+		proc_op_end(op);
+	}
+}
+
+static void task_pids(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__PidsRequest *req = (const void *)m;
+	struct container *c;
+	if (!lookup(call, req->id, NULL, &c, NULL))
+		return;
+	const char *args[] = {"ps", "--format", "json", c->id, NULL};
+	run_simple(call, &c->init, args, RUNC_CAPTURE_STDOUT, pids_done);
+}
+
+/* ---- Pause, Resume, Update, Checkpoint ---------------------------------- */
+
+static void reply_empty(struct ttrpc_call *call)
+{
+	Google__Protobuf__Empty e = GOOGLE__PROTOBUF__EMPTY__INIT;
+	ttrpc_call_reply(call, &e.base);
+}
+
+static void pause_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	struct process *p = op->p;
+	if (status != 0) {
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime pause failed: %s", err);
+	} else {
+		if (p->state == PROC_RUNNING)
+			p->state = PROC_PAUSED;
+		Containerd__Events__TaskPaused ev = CONTAINERD__EVENTS__TASK_PAUSED__INIT;
+		ev.container_id = p->c->id;
+		events_publish("/tasks/paused", &ev.base);
+		reply_empty(op->call);
+	}
+	proc_op_end(op);
+}
+
+static void resume_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	struct process *p = op->p;
+	if (status != 0) {
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime resume failed: %s", err);
+	} else {
+		if (p->state == PROC_PAUSED)
+			p->state = PROC_RUNNING;
+		Containerd__Events__TaskResumed ev = CONTAINERD__EVENTS__TASK_RESUMED__INIT;
+		ev.container_id = p->c->id;
+		events_publish("/tasks/resumed", &ev.base);
+		reply_empty(op->call);
+	}
+	proc_op_end(op);
+}
+
+static bool require_state(struct ttrpc_call *call, struct process *p, const char *what,
+			  enum proc_state want)
+{
+	if (p->state == want && !p->reaped)
+		return true;
+	static const char *const names[] = {"created", "running", "paused", "stopped"};
+	ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "%s %s: process is %s", what, pname(p),
+			p->reaped ? "stopped" : names[p->state]);
+	return false;
+}
+
+static void task_pause(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__PauseRequest *req = (const void *)m;
+	struct container *c;
+	if (!lookup(call, req->id, NULL, &c, NULL) ||
+	    !require_state(call, &c->init, "pause", PROC_RUNNING))
+		return;
+	const char *args[] = {"pause", c->id, NULL};
+	run_simple(call, &c->init, args, 0, pause_done);
+}
+
+static void task_resume(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__ResumeRequest *req = (const void *)m;
+	struct container *c;
+	if (!lookup(call, req->id, NULL, &c, NULL) ||
+	    !require_state(call, &c->init, "resume", PROC_PAUSED))
+		return;
+	const char *args[] = {"resume", c->id, NULL};
+	run_simple(call, &c->init, args, 0, resume_done);
+}
+
+static void plain_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	if (status != 0)
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime %s failed: %s",
+				ttrpc_call_method(op->call), err);
+	else
+		reply_empty(op->call);
+	proc_op_end(op);
+}
+
+static void task_update(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__UpdateTaskRequest *req = (const void *)m;
+	struct container *c;
+	if (!lookup(call, req->id, NULL, &c, NULL))
+		return;
+	if (c->init.state == PROC_STOPPED || c->init.reaped) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "update %s: container is stopped",
+				c->id);
+		return;
+	}
+	if (!req->resources || !req->resources->value.len) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "update %s: no resources given", c->id);
+		return;
+	}
+	static unsigned long seq;
+	char name[64];
+	snprintf(name, sizeof(name), ".update-%lu.json", ++seq);
+	int rc = bundle_write_file_atomic(c->bundle_fd, name, req->resources->value.data,
+					  req->resources->value.len, 0600);
+	if (rc < 0) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "update %s: write resources: %s", c->id,
+				strerror(-rc));
+		return;
+	}
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof(path), "%s/%s", c->bundle, name);
+	const char *args[] = {"update", "--resources", path, c->id, NULL};
+	struct proc_op *op = proc_op_new(call, &c->init);
+	if (!op)
+		return;
+	snprintf(op->path, sizeof(op->path), "%s", path);
+	const int fds[3] = {-1, -1, -1};
+	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, 0, plain_done, op);
+	if (pid < 0) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "update %s: %s", c->id, strerror(-pid));
+		proc_op_end(op);
+	}
+}
+
+static void checkpoint_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	if (status != 0) {
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime checkpoint failed: %s", err);
+	} else {
+		Containerd__Events__TaskCheckpointed ev = CONTAINERD__EVENTS__TASK_CHECKPOINTED__INIT;
+		ev.container_id = op->p->c->id;
+		ev.checkpoint = op->path;
+		events_publish("/tasks/checkpointed", &ev.base);
+		reply_empty(op->call);
+	}
+	op->path[0] = '\0'; /* the image stays */
+	proc_op_end(op);
+}
+
+static void task_checkpoint(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__CheckpointTaskRequest *req = (const void *)m;
+	struct container *c;
+	if (!lookup(call, req->id, NULL, &c, NULL))
+		return;
+	if (c->init.state != PROC_RUNNING && c->init.state != PROC_PAUSED) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "checkpoint %s: container is not running",
+				c->id);
+		return;
+	}
+	Containerd__Runc__V1__CheckpointOptions *o = NULL;
+	if (req->options && req->options->type_url &&
+	    strcmp(req->options->type_url, "containerd.runc.v1.CheckpointOptions") == 0)
+		o = containerd__runc__v1__checkpoint_options__unpack(NULL, req->options->value.len,
+								      req->options->value.data);
+	const char *image = o && !empty(o->image_path) ? o->image_path : req->path;
+	if (empty(image)) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "checkpoint %s: no image path", c->id);
+		goto out;
+	}
+	char work[PATH_MAX];
+	snprintf(work, sizeof(work), "%s", o && !empty(o->work_path) ? o->work_path : c->bundle);
+	const char *args[24];
+	int k = 0;
+	args[k++] = "checkpoint";
+	args[k++] = "--image-path";
+	args[k++] = image;
+	args[k++] = "--work-path";
+	args[k++] = work;
+	if (!o || !o->exit)
+		args[k++] = "--leave-running";
+	if (o && o->open_tcp)
+		args[k++] = "--tcp-established";
+	if (o && o->external_unix_sockets)
+		args[k++] = "--ext-unix-sk";
+	if (o && o->terminal)
+		args[k++] = "--shell-job";
+	if (o && o->file_locks)
+		args[k++] = "--file-locks";
+	args[k++] = c->id;
+	args[k] = NULL;
+	struct proc_op *op = proc_op_new(call, &c->init);
+	if (!op)
+		goto out;
+	snprintf(op->path, sizeof(op->path), "%s", image);
+	const int fds[3] = {-1, -1, -1};
+	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, 0, checkpoint_done, op);
+	if (pid < 0) {
+		ttrpc_call_fail(call, TTRPC_INTERNAL, "checkpoint %s: %s", c->id, strerror(-pid));
+		op->path[0] = '\0';
+		proc_op_end(op);
+	}
+out:
+	if (o)
+		containerd__runc__v1__checkpoint_options__free_unpacked(o, NULL);
+}
+
+/* ---- Kill -------------------------------------------------------------- */
+
+static void kill_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	if (status != 0) {
+		/* runc's words for a process that is gone become NotFound, as containerd's shim does */
+		bool gone = err && (strstr(err, "not running") || strstr(err, "no such process") ||
+				    strstr(err, "process already finished") ||
+				    strstr(err, "does not exist") || strstr(err, "container not running"));
+		ttrpc_call_fail(op->call, gone ? TTRPC_NOT_FOUND : TTRPC_UNKNOWN,
+				"%s: %s", gone ? "process already finished" : "OCI runtime kill failed", err);
+	} else {
+		reply_empty(op->call);
+	}
+	proc_op_end(op);
+}
+
+static void task_kill(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__KillRequest *req = (const void *)m;
+	struct container *c;
+	struct process *p;
+	if (!lookup(call, req->id, req->exec_id, &c, &p))
+		return;
+	if (req->signal == 0 || req->signal >= 65) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "kill %s: invalid signal %u", pname(p),
+				req->signal);
+		return;
+	}
+	if (p->exec_id) {
+		if (!p->pid) {
+			ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "kill %s: process not created",
+					p->exec_id);
+			return;
+		}
+		/* a pid not yet reaped cannot have been reused: signal it directly */
+		if (p->reaped || p->state == PROC_STOPPED || kill(p->pid, (int)req->signal) < 0) {
+			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "kill %s: process already finished",
+					p->exec_id);
+			return;
+		}
+		reply_empty(call);
+		return;
+	}
+	if (p->reaped && !req->all) {
+		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "kill %s: process already finished", c->id);
+		return;
+	}
+	char sig[16];
+	snprintf(sig, sizeof(sig), "%u", req->signal);
+	const char *args[6];
+	int k = 0;
+	args[k++] = "kill";
+	if (req->all)
+		args[k++] = "--all";
+	args[k++] = c->id;
+	args[k++] = sig;
+	args[k] = NULL;
+	run_simple(call, p, args, 0, kill_done);
+}
+
+/* ---- Exec, ResizePty, CloseIO ----------------------------------------- */
+
+static void task_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__ExecProcessRequest *req = (const void *)m;
+	struct container *c;
+	struct ttrpc_status st;
+	if (!lookup(call, req->id, NULL, &c, NULL))
+		return;
+	if (bundle_validate_id("exec id", req->exec_id, &st) < 0) {
+		ttrpc_call_fail_status(call, &st);
+		return;
+	}
+	if (find_exec(c, req->exec_id)) {
+		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "id %s: already exists", req->exec_id);
+		return;
+	}
+	if (c->init.reaped || c->init.state == PROC_STOPPED) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "exec %s: container %s is stopped",
+				req->exec_id, c->id);
+		return;
+	}
+	if (!req->spec || !req->spec->value.len) {
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "exec %s: no process spec", req->exec_id);
+		return;
+	}
+	struct process *p = calloc(1, sizeof(*p));
+	if (!p) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	p->c = c;
+	p->exec_id = strdup(req->exec_id);
+	p->state = PROC_CREATED;
+	p->stdin_path = strdup(req->stdin ? req->stdin : "");
+	p->stdout_path = strdup(req->stdout ? req->stdout : "");
+	p->stderr_path = strdup(req->stderr ? req->stderr : "");
+	p->terminal = req->terminal;
+	p->spec = malloc(req->spec->value.len);
+	p->spec_len = req->spec->value.len;
+	if (p->spec)
+		memcpy(p->spec, req->spec->value.data, p->spec_len);
+	p->next = c->execs;
+	c->execs = p;
+	Containerd__Events__TaskExecAdded ev = CONTAINERD__EVENTS__TASK_EXEC_ADDED__INIT;
+	ev.container_id = c->id;
+	ev.exec_id = p->exec_id;
+	events_publish("/tasks/exec-added", &ev.base);
+	reply_empty(call);
+}
+
+static void task_resize_pty(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__ResizePtyRequest *req = (const void *)m;
+	struct container *c;
+	struct process *p;
+	if (!lookup(call, req->id, req->exec_id, &c, &p))
+		return;
+	int rc = p->io ? pio_resize(p->io, req->width, req->height) : 0;
+	if (rc < 0) {
+		ttrpc_call_fail(call, ttrpc_code_from_errno(rc), "resize %s: %s", pname(p),
+				strerror(-rc));
+		return;
+	}
+	reply_empty(call);
+}
+
+static void task_close_io(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__CloseIORequest *req = (const void *)m;
+	struct container *c;
+	struct process *p;
+	if (!lookup(call, req->id, req->exec_id, &c, &p))
+		return;
+	if (req->stdin && p->io)
+		pio_close_stdin(p->io);
+	reply_empty(call);
+}
+
+/* ---- Delete ------------------------------------------------------------ */
+
+static void reply_delete(struct ttrpc_call *call, struct process *p)
+{
+	Containerd__Task__V2__DeleteResponse r = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
+	Google__Protobuf__Timestamp ts;
+	r.pid = (uint32_t)p->pid;
+	r.exit_status = (uint32_t)p->exit_status;
+	set_ts(&ts, &p->exited_at);
+	r.exited_at = &ts;
+	ttrpc_call_reply(call, &r.base);
+}
+
+static void delete_init_done(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct proc_op *op = ud;
+	struct process *p = op->p;
+	struct container *c = p->c;
+	if (status != 0 && err && !strstr(err, "does not exist") && !strstr(err, "not exist")) {
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime delete failed: %s", err);
+		proc_op_end(op);
+		return;
+	}
+	if (p->pid && !p->reaped)
+		reaper_unwatch(p->pid); /* a created init killed by delete: nobody waits for it */
+	pio_free(p->io);
+	p->io = NULL;
+	if (c->rootfs_mounted) {
+		int rc = bundle_unmount_rootfs(c->bundle);
+		if (rc < 0)
+			log_warn("unmount rootfs of %s: %s", c->id, strerror(-rc));
+		c->rootfs_mounted = false;
+	}
+	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+	Google__Protobuf__Timestamp ts;
+	set_ts(&ts, &p->exited_at);
+	ev.container_id = c->id;
+	ev.pid = (uint32_t)p->pid;
+	ev.exit_status = (uint32_t)p->exit_status;
+	ev.exited_at = &ts;
+	ev.id = c->id;
+	events_publish("/tasks/delete", &ev.base);
+	reply_delete(op->call, p);
+	c->deleted = true;
+	proc_op_end(op);
+}
+
+static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__DeleteRequest *req = (const void *)m;
+	struct container *c;
+	struct process *p;
+	if (!lookup(call, req->id, req->exec_id, &c, &p))
+		return;
+	if (p->busy) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "delete %s: an operation is in progress",
+				pname(p));
+		return;
+	}
+	if (p->exec_id) {
+		if (p->state != PROC_STOPPED && p->state != PROC_CREATED) {
+			ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+					"delete %s: cannot delete a running process", p->exec_id);
+			return;
+		}
+		reply_delete(call, p);
+		for (struct process **pp = &c->execs; *pp; pp = &(*pp)->next) {
+			if (*pp == p) {
+				*pp = p->next;
+				break;
+			}
+		}
+		char name[PATH_MAX];
+		snprintf(name, sizeof(name), "%s.pid", p->exec_id);
+		unlinkat(c->bundle_fd, name, 0);
+		free_process_fields(p);
+		free(p);
+		return;
+	}
+	if (p->state != PROC_STOPPED && p->state != PROC_CREATED) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+				"delete %s: cannot delete a running process", c->id);
+		return;
+	}
+	for (struct process *e = c->execs; e; e = e->next) {
+		if (e->state != PROC_STOPPED && e->state != PROC_CREATED) {
+			ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+					"delete %s: exec %s is still running", c->id, e->exec_id);
+			return;
+		}
+	}
+	const char *args[5];
+	int k = 0;
+	args[k++] = "delete";
+	if (p->state == PROC_CREATED)
+		args[k++] = "--force";
+	args[k++] = c->id;
+	args[k] = NULL;
+	run_simple(call, p, args, 0, delete_init_done);
+}
+
+/* ---- Stats, Shutdown --------------------------------------------------- */
+
+static void task_stats(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	const Containerd__Task__V2__StatsRequest *req = (const void *)m;
+	struct container *c;
+	if (!lookup(call, req->id, NULL, &c, NULL))
+		return;
+	if (!c->init.pid || c->init.reaped) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "stats %s: container is not running",
+				c->id);
+		return;
+	}
+	struct cgroup_ref ref = {0};
+	struct cgroup_err err = {0};
+	char *type_url = NULL;
+	uint8_t *value = NULL;
+	size_t len = 0;
+	int rc = cgroup_ref_from_pid(c->init.pid, &ref, &err);
+	if (rc == 0)
+		rc = cgroup_stats(&ref, &type_url, &value, &len, &err);
+	cgroup_ref_release(&ref);
+	if (rc < 0) {
+		ttrpc_call_fail(call, ttrpc_code_from_errno(rc), "stats %s: %s", c->id,
+				err.msg[0] ? err.msg : strerror(-rc));
+		return;
+	}
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	any.type_url = type_url;
+	any.value.data = value;
+	any.value.len = len;
+	Containerd__Task__V2__StatsResponse r = CONTAINERD__TASK__V2__STATS_RESPONSE__INIT;
+	r.stats = &any;
+	ttrpc_call_reply(call, &r.base);
+	free(type_url);
+	free(value);
+}
+
+bool shim_task_empty(void)
+{
+	for (struct container *c = shim.containers; c; c = c->next)
+		if (!c->deleted)
+			return false;
+	return true;
+}
+
+static void task_shutdown(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
+{
+	reply_empty(call);
+	/* With containers left (a grouped shim), Shutdown is a no-op. */
+	if (shim_task_empty())
+		shim.shutdown_requested = true;
+}
+
+void shim_task_shutdown(void)
+{
+	while (shim.containers) {
+		struct container *c = shim.containers;
+		c->refs = 0;
+		container_free(c);
+	}
+}
+
+/* Method order of containerd.task.v2.Task in shim.proto. */
+const ttrpc_handler_fn shim_task_handlers[] = {
+	task_state, task_create, task_start, task_delete, task_pids, task_pause,
+	task_resume, task_checkpoint, task_kill, task_exec, task_resize_pty, task_close_io,
+	task_update, task_wait, task_stats, task_connect, task_shutdown,
+};
