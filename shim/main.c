@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #define SHIM_NAME "containerd-shim-nano-v2"
@@ -231,6 +232,7 @@ static void adjust_oom_score(pid_t daemon)
 
 static int do_start(const struct flags *f)
 {
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* the serving shim gets 0-3 only */
 	int dirfd = open(".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	struct ttrpc_status st;
 	char group[256], address[BUNDLE_ADDRESS_MAX + 8], path[128];
@@ -456,6 +458,9 @@ static void after_iteration(void *ud);
 
 static int serve(const struct flags *f)
 {
+	/* Only 0-2 and the listener (3) are ours; anything else came from
+	 * whoever started containerd and must not leak into containers. */
+	close_range(4, ~0U, 0);
 	shim.ns = f->ns;
 	shim.id = f->id;
 	shim.address = f->address;

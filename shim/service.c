@@ -305,7 +305,7 @@ static void track_pid(struct process *p, pid_t pid)
 struct create_op {
 	struct ttrpc_call *call;
 	struct container *c;
-	char *rootfs_json; /* unused */
+	const Containerd__Task__V2__CreateTaskRequest *req; /* the call's; valid until it is answered */
 };
 
 static void apply_options(struct container *c, const Google__Protobuf__Any *any,
@@ -372,8 +372,9 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 	ev.bundle = c->bundle;
 	ev.io = &io;
 	ev.pid = (uint32_t)pid;
-	const Containerd__Task__V2__CreateTaskRequest *req = NULL;
-	(void)req;
+	ev.n_rootfs = op->req->n_rootfs;
+	ev.rootfs = op->req->rootfs;
+	ev.checkpoint = op->req->checkpoint;
 	events_publish("/tasks/create", &ev.base);
 	Containerd__Task__V2__CreateTaskResponse r = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
 	r.pid = (uint32_t)pid;
@@ -429,6 +430,7 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	shim.containers = c;
 	op->call = call;
 	op->c = c;
+	op->req = req;
 	if (c->bundle_fd < 0) {
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "create %s: open bundle %s: %s", req->id,
 				req->bundle, strerror(errno));
@@ -582,6 +584,11 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime exec failed: %s", err);
 		pio_free(p->io);
 		p->io = NULL;
+		/* it never ran: it is over, and whoever waits for it learns so */
+		p->exit_status = 255;
+		clock_gettime(CLOCK_REALTIME, &p->exited_at);
+		p->state = PROC_STOPPED;
+		answer_waiters(p);
 		proc_op_end(op);
 		return;
 	}

@@ -1,0 +1,575 @@
+#!/usr/bin/env bash
+# Shim benchmark: Debian's Go shim (containerd-shim-runc-v2, runtime io.containerd.runc.v2)
+# and ours (containerd-shim-nano-v2, runtime io.containerd.nano.v2) side by side, in one
+# run, on one private containerd (test/e2e/lib.sh: own root, state, socket, namespace;
+# busybox rootfs from test/e2e/make-image.sh). Measures:
+#   idle     memory of an idle shim: N detached `sleep` containers per runtime (one
+#            runtime at a time), then per shim process /proc/PID/smaps_rollup (Rss, Pss,
+#            Private_Clean+Private_Dirty = USS) and Threads from /proc/PID/status; mean
+#   latency  `ctr run --rm ... /bin/true` wall time, M runs per runtime, interleaved
+#            (Go, ours, Go, ours, ...) after one warm-up run each; p50, mean
+#   stdout   shim CPU (utime+stime of the shim process, polled from /proc/PID/stat until
+#            it exits) while one container writes BYTES to stdout through the FIFOs to
+#            `ctr run --rm` (ctr's stdout to /dev/null); R runs per runtime, interleaved;
+#            CPU s per GiB, wall time. A short run through `wc -c` first checks the count.
+#   conc     C detached containers per runtime (one runtime at a time): total PSS of all
+#            shims
+# Writes a markdown table (with ratios ours/Go) to bench/results/shim.md and prints it.
+# Needs root, containerd 1.6, ctr, runc, busybox-static. Cleans up everything this run
+# created (tasks, containers, its shims, cgroups, mounts), also on failure or ^C.
+#
+#   bench/shim-bench.sh [--shim PATH | -B builddir] [-n 20] [-m 20] [-c 50]
+#                       [-b 1073741824] [-r 3] [--settle 2] [--only idle,latency,stdout,conc]
+#                       [--cache-dir DIR] [-o out.md]
+#
+# Without --shim the shim is built with cmake in the build dir (default <repo>/build).
+# The shim binary is copied at start, so a rebuild during the run does not change it.
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+idle_n=20
+lat_m=20
+conc_n=50
+out_bytes=1073741824
+out_reps=3
+settle=2
+only=idle,latency,stdout,conc
+build_dir=$root/build
+shim=
+cache_dir=
+out=$here/results/shim.md
+orig_args="$*"
+
+usage() {
+	sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+	exit 2
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	-n | --idle) idle_n=$2; shift 2 ;;
+	-m | --runs) lat_m=$2; shift 2 ;;
+	-c | --concurrent) conc_n=$2; shift 2 ;;
+	-b | --bytes) out_bytes=$2; shift 2 ;;
+	-r | --stdout-runs) out_reps=$2; shift 2 ;;
+	--settle) settle=$2; shift 2 ;;
+	--only) only=$2; shift 2 ;;
+	-B | --build-dir) build_dir=$2; shift 2 ;;
+	--shim) shim=$2; shift 2 ;;
+	--cache-dir) cache_dir=$2; shift 2 ;;
+	-o | --out) out=$2; shift 2 ;;
+	*) usage ;;
+	esac
+done
+for v in "$idle_n" "$lat_m" "$conc_n" "$out_bytes" "$out_reps"; do
+	[[ "$v" =~ ^[0-9]+$ ]] && [ "$v" -gt 0 ] || usage
+done
+want() { [[ ",$only," == *",$1,"* ]]; }
+
+if [ -z "$shim" ]; then
+	if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+		cmake -S "$root" -B "$build_dir" >/dev/null
+	fi
+	cmake --build "$build_dir" --target containerd-shim-nano-v2 -j2 >/dev/null
+	shim=$build_dir/shim/containerd-shim-nano-v2
+fi
+if [ ! -x "$shim" ]; then
+	echo "shim-bench: $shim missing" >&2
+	exit 1
+fi
+shim=$(readlink -f "$shim")
+go_shim=$(type -P containerd-shim-runc-v2 || true)
+if [ -z "$go_shim" ]; then
+	echo "shim-bench: containerd-shim-runc-v2 (the Go shim) not installed" >&2
+	exit 1
+fi
+go_shim=$(readlink -f "$go_shim")
+CTR_BIN=$(type -P ctr || true)
+
+# --- the private containerd (test/e2e/lib.sh) ------------------------------------------
+export RUNTIME=io.containerd.nano.v2 SHIM_BINARY=$shim
+export E2E_CACHE_DIR=${cache_dir:-$build_dir/test/e2e/cache}
+export E2E_TIMEOUT=${E2E_TIMEOUT:-3600}
+export E2E_CTR_TIMEOUT=${E2E_CTR_TIMEOUT:-120}
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck source=../test/e2e/lib.sh
+. "$root/test/e2e/lib.sh"
+e2e_setup
+
+# the shim under test, frozen for this run (containerd finds it on PATH at every start)
+cp --remove-destination "$shim" "$E2E_TMP/bin/containerd-shim-nano-v2"
+nano_exe=$E2E_TMP/bin/containerd-shim-nano-v2
+
+GO=io.containerd.runc.v2
+NANO=io.containerd.nano.v2
+declare -A LABEL=([$GO]=go [$NANO]=nano)
+declare -A EXE=([$GO]=$go_shim [$NANO]=$nano_exe)
+declare -A R=()      # results, keyed "<go|nano>.<metric>"
+CLK_TCK=$(getconf CLK_TCK)
+
+mkfifo "$E2E_TMP/snooze"
+exec {SNOOZE_FD}<>"$E2E_TMP/snooze"
+# snooze SECONDS — sleep without forking
+snooze() { read -r -t "$1" -u "$SNOOZE_FD" _ || true; }
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+say() { printf '%s\n' "$*" >&2; }
+# anomaly TEXT — something odd seen (kept in a file: also works from a subshell)
+anomaly() {
+	printf '%s\n' "$*" >>"$E2E_TMP/anomalies"
+	say "ANOMALY: $*"
+}
+
+# bctr ARGS... — ctr on this run's containerd and namespace, without lib.sh's timeout
+# wrapper (used where the wall time is measured; the run's watchdog still applies)
+bctr() { "$CTR_BIN" --address "$E2E_ADDR" --namespace "$E2E_NS" "$@"; }
+
+# run_args RUNTIME — the common `ctr run` flags for the busybox rootfs
+run_args() {
+	RUN_ARGS=(--runtime "$1" --env="$E2E_PATH_ENV" --rootfs "$E2E_ROOTFS")
+}
+
+# proc_field PID N — field N (1-based, as in proc(5)) of /proc/PID/stat
+proc_field() {
+	local line f
+	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+	read -r -a f <<<"${line##*) }"
+	echo "${f[$(($2 - 3))]}"
+}
+
+# shim_cmdline_ok PID ID — PID is a long-lived shim of this containerd serving ID: -id ID
+# and -address of this containerd on its command line, no action word (start, delete).
+# No forks: it runs in the CPU poller's loop.
+shim_cmdline_ok() {
+	local -a argv
+	local i has_id=0 has_addr=0
+	{ mapfile -d '' -t argv <"/proc/$1/cmdline"; } 2>/dev/null || return 1
+	for ((i = 1; i < ${#argv[@]}; i++)); do
+		case ${argv[i]} in
+		start | delete) return 1 ;;
+		-id) [ "${argv[i + 1]:-}" != "$2" ] || has_id=1 ;;
+		-address) [ "${argv[i + 1]:-}" != "$E2E_ADDR" ] || has_addr=1 ;;
+		esac
+	done
+	[ "$has_id" = 1 ] && [ "$has_addr" = 1 ]
+}
+
+# find_shim ID — scan /proc for the long-lived shim of ID (comm "containerd-shim",
+# -id ID, -address of this containerd, no action word); prints its pid or nothing
+find_shim() {
+	local d p comm
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		{ read -r comm <"$d/comm"; } 2>/dev/null || continue
+		[[ "$comm" == containerd-shim* ]] || continue
+		if shim_cmdline_ok "$p" "$1"; then
+			echo "$p"
+			return 0
+		fi
+	done
+}
+
+# shim_pid RUNTIME ID INITPID — the shim serving ID. Ours: the bundle's shim.pid. The Go
+# shim writes none: the parent of the container's init (the shim is its subreaper).
+# Either way it is checked against the command line; a mismatch is reported.
+shim_pid() {
+	local rt=$1 id=$2 init=$3 pid='' ppid f
+	ppid=$(proc_field "$init" 4 || true)
+	if [ "$rt" = "$NANO" ]; then
+		f=$(e2e_bundle "$id")/shim.pid
+		if [ -s "$f" ]; then
+			pid=$(<"$f")
+		else
+			anomaly "nano: no shim.pid in the bundle of $id ($f)"
+		fi
+		if [ -n "$pid" ] && [ "$pid" != "$ppid" ]; then
+			anomaly "nano: $id: shim.pid is $pid but the parent of init $init is $ppid"
+		fi
+	fi
+	[ -n "$pid" ] || pid=$ppid
+	if [ -z "$pid" ] || ! shim_cmdline_ok "$pid" "$id"; then
+		anomaly "${LABEL[$rt]}: $id: pid ${pid:-?} (parent of init $init) is not its shim; scanning /proc"
+		pid=$(find_shim "$id")
+	fi
+	[ -n "$pid" ] || fail "${LABEL[$rt]}: no shim process found for $id"
+	local exe
+	exe=$(readlink -f "/proc/$pid/exe" 2>/dev/null || true)
+	[ "$exe" = "${EXE[$rt]}" ] ||
+		fail "${LABEL[$rt]}: shim $pid of $id runs [$exe], expected [${EXE[$rt]}]"
+	echo "$pid"
+}
+
+# mem_of PID — "rss_kB pss_kB uss_kB threads"
+mem_of() {
+	local t
+	t=$(awk '$1 == "Threads:" { print $2 }' "/proc/$1/status")
+	awk -v t="$t" '
+		$1 == "Rss:" { rss = $2 } $1 == "Pss:" { pss = $2 }
+		$1 == "Private_Clean:" || $1 == "Private_Dirty:" { uss += $2 }
+		END { if (rss == "") exit 1; print rss, pss, uss, t }' "/proc/$1/smaps_rollup"
+}
+
+# task_pids — "id pid" per task of this namespace
+task_pids() { ctr task ls | awk 'NR > 1 { print $1, $2 }'; }
+
+# start_sleepers RUNTIME COUNT PREFIX — COUNT detached sleep containers; sets SLEEPERS
+start_sleepers() {
+	local rt=$1 n=$2 i id
+	SLEEPERS=()
+	run_args "$rt"
+	for ((i = 1; i <= n; i++)); do
+		id=$(e2e_id "$3-${LABEL[$rt]}-$i")
+		if ! ctr run -d --null-io "${RUN_ARGS[@]}" "$id" sleep 1000000 </dev/null >"$E2E_TMP/out" 2>&1; then
+			anomaly "${LABEL[$rt]}: ctr run -d $id failed: $(head -c 600 "$E2E_TMP/out")"
+			fail "${LABEL[$rt]}: container $id did not start"
+		fi
+		SLEEPERS+=("$id")
+	done
+}
+
+# measure_sleepers RUNTIME KEY — memory of the shims of SLEEPERS: R[<label>.KEY.*]
+# (means per shim and totals); every task must be RUNNING with its own shim
+measure_sleepers() {
+	local rt=$1 key=$2 id pid m n=0 rss=0 pss=0 uss=0 thr=0 maxpss=0 a b c d
+	local -A init=() seen=()
+	while read -r id pid; do init[$id]=$pid; done < <(task_pids)
+	: >"$E2E_TMP/mem-${LABEL[$rt]}-$key"
+	for id in "${SLEEPERS[@]}"; do
+		[ -n "${init[$id]:-}" ] || fail "${LABEL[$rt]}: task $id missing from ctr task ls"
+		[ "$(e2e_task_status "$id")" = RUNNING ] ||
+			fail "${LABEL[$rt]}: task $id is $(e2e_task_status "$id"), not RUNNING"
+		pid=$(shim_pid "$rt" "$id" "${init[$id]}")
+		[ -z "${seen[$pid]:-}" ] || fail "${LABEL[$rt]}: $id and ${seen[$pid]} share shim $pid"
+		seen[$pid]=$id
+		m=$(mem_of "$pid") || fail "${LABEL[$rt]}: cannot read memory of shim $pid ($id)"
+		read -r a b c d <<<"$m"
+		echo "$id $pid $m" >>"$E2E_TMP/mem-${LABEL[$rt]}-$key"
+		rss=$((rss + a)) pss=$((pss + b)) uss=$((uss + c)) thr=$((thr + d)) n=$((n + 1))
+		[ "$b" -le "$maxpss" ] || maxpss=$b
+	done
+	local l=${LABEL[$rt]}.$key
+	R[$l.n]=$n R[$l.rss_tot]=$rss R[$l.pss_tot]=$pss R[$l.uss_tot]=$uss
+	R[$l.rss]=$(awk -v s="$rss" -v n="$n" 'BEGIN { printf "%.1f", s / n }')
+	R[$l.pss]=$(awk -v s="$pss" -v n="$n" 'BEGIN { printf "%.1f", s / n }')
+	R[$l.uss]=$(awk -v s="$uss" -v n="$n" 'BEGIN { printf "%.1f", s / n }')
+	R[$l.thr]=$(awk -v s="$thr" -v n="$n" 'BEGIN { printf "%.1f", s / n }')
+	R[$l.maxpss]=$maxpss
+	say "  ${LABEL[$rt]}: $n shims, mean RSS ${R[$l.rss]} kB, PSS ${R[$l.pss]} kB, USS ${R[$l.uss]} kB, threads ${R[$l.thr]}; total PSS $pss kB"
+}
+
+# shims_gone — no shim process of this run is left (waits up to 10 s)
+shims_gone() {
+	local i left
+	for ((i = 0; i < 100; i++)); do
+		left=$(e2e_run_shims | tr '\n' ' ')
+		[ -n "$left" ] || return 0
+		snooze 0.1
+	done
+	echo "$left"
+	return 1
+}
+
+# stop_sleepers RUNTIME — force-delete the tasks and containers of SLEEPERS, then check
+# that their shims, tasks, containers and bundles are gone
+stop_sleepers() {
+	local rt=$1 id left p
+	for id in "${SLEEPERS[@]}"; do
+		if ! ctr task rm -f "$id" >"$E2E_TMP/out" 2>&1; then
+			anomaly "${LABEL[$rt]}: ctr task rm -f $id failed: $(head -c 600 "$E2E_TMP/out")"
+		fi
+	done
+	ctr containers rm "${SLEEPERS[@]}" >"$E2E_TMP/out" 2>&1 ||
+		anomaly "${LABEL[$rt]}: ctr containers rm failed: $(head -c 600 "$E2E_TMP/out")"
+	if ! left=$(shims_gone); then
+		for p in $left; do
+			anomaly "${LABEL[$rt]}: shim $p still alive 10s after its task was deleted: $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+		done
+	fi
+	left=$(ctr task ls -q | tr '\n' ' ')
+	[ -z "$left" ] || anomaly "${LABEL[$rt]}: tasks left after ctr task rm -f: $left"
+	left=$(ctr containers ls -q | tr '\n' ' ')
+	[ -z "$left" ] || anomaly "${LABEL[$rt]}: containers left after ctr containers rm: $left"
+	left=$(e2e_existing "$E2E_STATE/io.containerd.runtime.v2.task/$E2E_NS"/* | tr '\n' ' ')
+	[ -z "$left" ] || anomaly "${LABEL[$rt]}: bundles left: $left"
+	SLEEPERS=()
+}
+
+# stats [DECIMALS] — reads numbers, prints "p50 mean min p90 max"
+stats() {
+	sort -g | awk -v d="${1:-2}" '{ v[NR] = $1; s += $1 }
+		END {
+			if (NR == 0) { print "nan nan nan nan nan"; exit }
+			p50 = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			i90 = int(0.9 * NR + 0.999999); if (i90 < 1) i90 = 1
+			f = "%." d "f"
+			printf f " " f " " f " " f " " f "\n", p50, s / NR, v[1], v[i90], v[NR] }'
+}
+
+# ---------------------------------------------------------------------------------------
+# 1. idle shim memory, 4. concurrent containers
+
+phase_memory() { # KEY COUNT
+	local rt
+	for rt in "$GO" "$NANO"; do
+		say "[$1] $2 detached sleep containers on ${LABEL[$rt]}"
+		start_sleepers "$rt" "$2" "$1"
+		snooze "$settle"
+		measure_sleepers "$rt" "$1"
+		stop_sleepers "$rt"
+	done
+}
+
+# ---------------------------------------------------------------------------------------
+# 2. ctr run --rm /bin/true latency
+
+# timed_true RUNTIME ID — prints the wall time of `ctr run --rm ID /bin/true` in ms
+timed_true() {
+	local t0 t1 rc=0
+	run_args "$1"
+	t0=$(now_us)
+	bctr run --rm --fifo-dir="$E2E_FIFO_DIR" "${RUN_ARGS[@]}" "$2" /bin/true \
+		</dev/null >"$E2E_TMP/out" 2>&1 || rc=$?
+	t1=$(now_us)
+	if [ "$rc" != 0 ]; then
+		anomaly "${LABEL[$1]}: ctr run --rm $2 /bin/true exited $rc: $(head -c 600 "$E2E_TMP/out")"
+		fail "${LABEL[$1]}: ctr run --rm /bin/true failed"
+	fi
+	[ ! -s "$E2E_TMP/out" ] || anomaly "${LABEL[$1]}: ctr run --rm $2 /bin/true printed: $(head -c 600 "$E2E_TMP/out")"
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1000 }'
+}
+
+phase_latency() {
+	local i rt id l
+	say "[latency] ctr run --rm /bin/true, $lat_m runs per runtime, interleaved"
+	for rt in "$GO" "$NANO"; do # warm-up: page cache, first shim start
+		timed_true "$rt" "$(e2e_id "warm-${LABEL[$rt]}")" >/dev/null
+	done
+	: >"$E2E_TMP/lat-go"
+	: >"$E2E_TMP/lat-nano"
+	for ((i = 1; i <= lat_m; i++)); do
+		for rt in "$GO" "$NANO"; do
+			id=$(e2e_id "lat-${LABEL[$rt]}-$i")
+			timed_true "$rt" "$id" >>"$E2E_TMP/lat-${LABEL[$rt]}"
+		done
+	done
+	for rt in "$GO" "$NANO"; do
+		l=${LABEL[$rt]}
+		read -r "R[$l.lat_p50]" "R[$l.lat_mean]" "R[$l.lat_min]" "R[$l.lat_p90]" "R[$l.lat_max]" \
+			< <(stats <"$E2E_TMP/lat-$l")
+		say "  $l: p50 ${R[$l.lat_p50]} ms, mean ${R[$l.lat_mean]} ms (min ${R[$l.lat_min]}, max ${R[$l.lat_max]})"
+	done
+	[ -z "$(ctr containers ls -q)" ] || anomaly "containers left after the ctr run --rm series: $(ctr containers ls -q | tr '\n' ' ')"
+	local left
+	left=$(shims_gone) || anomaly "shims alive after the ctr run --rm series: $left"
+}
+
+# ---------------------------------------------------------------------------------------
+# 3. shim CPU per GiB of stdout
+
+# cpu_poller RUNTIME ID — (background) finds the shim of ID (ours: the bundle's shim.pid;
+# the Go shim: a /proc scan), then polls its utime+stime until it exits; prints
+# "pid ticks polls found_after_ms"
+cpu_poller() {
+	set +e
+	local rt=$1 id=$2 pid='' line f ticks=0 polls=0 i t0 t1 spf
+	spf=$(e2e_bundle "$id")/shim.pid
+	t0=$(now_us)
+	for ((i = 0; i < 3000; i++)); do # up to ~30 s for the shim to appear
+		if [ "$rt" = "$NANO" ]; then
+			{ read -r pid <"$spf"; } 2>/dev/null
+			[ -z "$pid" ] || shim_cmdline_ok "$pid" "$id" || pid=''
+		else
+			pid=$(find_shim "$id")
+		fi
+		[ -z "$pid" ] || break
+		snooze 0.01
+	done
+	t1=$(now_us)
+	[ -n "$pid" ] || { echo "- 0 0 0"; return; }
+	while { read -r line <"/proc/$pid/stat"; } 2>/dev/null; do
+		read -r -a f <<<"${line##*) }"
+		ticks=$((f[11] + f[12]))
+		polls=$((polls + 1))
+		[ "${f[0]}" != Z ] || break # exited: the totals are final
+		snooze 0.02
+	done
+	echo "$pid $ticks $polls $(((t1 - t0) / 1000))"
+}
+
+# check_stdout RUNTIME — a short run through wc -c: the byte count must be exact
+check_stdout() {
+	local rt=$1 n=16777216 got id
+	id=$(e2e_id "outcheck-${LABEL[$rt]}")
+	run_args "$rt"
+	got=$(ctr run --rm "${RUN_ARGS[@]}" "$id" dd if=/dev/zero bs=65536 count=$((n / 65536)) \
+		</dev/null 2>"$E2E_TMP/out" | wc -c)
+	if [ "$got" != "$n" ]; then
+		anomaly "${LABEL[$rt]}: ctr run --rm dd of $n bytes to stdout delivered $got bytes (stderr: $(head -c 300 "$E2E_TMP/out"))"
+	fi
+}
+
+# timed_stdout RUNTIME ID — one measured run; appends "ticks wall_ms" to stdout-<label>
+timed_stdout() {
+	local rt=$1 id=$2 t0 t1 rc=0 ppid pid ticks polls found i
+	run_args "$rt"
+	cpu_poller "$rt" "$id" >"$E2E_TMP/poll" &
+	ppid=$!
+	t0=$(now_us)
+	bctr run --rm --fifo-dir="$E2E_FIFO_DIR" "${RUN_ARGS[@]}" "$id" \
+		sh -c "exec dd if=/dev/zero bs=1048576 count=$((out_bytes / 1048576)) 2>/dev/null" \
+		</dev/null >/dev/null 2>"$E2E_TMP/out" || rc=$?
+	t1=$(now_us)
+	if [ "$rc" != 0 ]; then
+		kill "$ppid" 2>/dev/null || true
+		wait "$ppid" 2>/dev/null || true
+		anomaly "${LABEL[$rt]}: ctr run --rm $id (dd to stdout) exited $rc: $(head -c 600 "$E2E_TMP/out")"
+		fail "${LABEL[$rt]}: stdout run failed"
+	fi
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$ppid" 2>/dev/null || break
+		snooze 0.1
+	done
+	if kill -0 "$ppid" 2>/dev/null; then
+		anomaly "${LABEL[$rt]}: shim of $id still alive 10s after ctr run --rm returned"
+		kill "$ppid" 2>/dev/null || true
+	fi
+	wait "$ppid" 2>/dev/null || true
+	read -r pid ticks polls found <"$E2E_TMP/poll" || fail "no reading from the CPU poller"
+	[ "$pid" != - ] || fail "${LABEL[$rt]}: the shim of $id was never found"
+	[ "$polls" -gt 0 ] || fail "${LABEL[$rt]}: shim $pid of $id found ${found} ms after the start, but gone before its CPU time could be read"
+	say "  ${LABEL[$rt]}: shim $pid: $ticks ticks of CPU ($polls polls, found after $found ms), wall $(((t1 - t0) / 1000)) ms"
+	echo "$ticks $(((t1 - t0) / 1000))" >>"$E2E_TMP/stdout-${LABEL[$rt]}"
+}
+
+phase_stdout() {
+	local i rt l mib=$((out_bytes / 1048576))
+	[ $((out_bytes % 1048576)) = 0 ] || fail "-b must be a multiple of 1 MiB"
+	say "[stdout] $mib MiB to stdout through ctr, $out_reps run(s) per runtime, interleaved"
+	for rt in "$GO" "$NANO"; do
+		check_stdout "$rt"
+	done
+	: >"$E2E_TMP/stdout-go"
+	: >"$E2E_TMP/stdout-nano"
+	for ((i = 1; i <= out_reps; i++)); do
+		for rt in "$GO" "$NANO"; do
+			timed_stdout "$rt" "$(e2e_id "out-${LABEL[$rt]}-$i")"
+		done
+	done
+	for rt in "$GO" "$NANO"; do
+		l=${LABEL[$rt]}
+		# medians over the runs: CPU s per GiB, wall s, MiB/s
+		R[$l.cpu_gib]=$(awk -v hz="$CLK_TCK" -v b="$out_bytes" '{ print $1 / hz * 1073741824 / b }' \
+			"$E2E_TMP/stdout-$l" | stats 3 | cut -d' ' -f1)
+		R[$l.wall]=$(awk '{ print $2 / 1000 }' "$E2E_TMP/stdout-$l" | stats 2 | cut -d' ' -f1)
+		R[$l.mibs]=$(awk -v b="$out_bytes" -v w="${R[$l.wall]}" 'BEGIN { printf "%.0f", b / 1048576 / w }')
+		R[$l.raw_stdout]=$(awk -v hz="$CLK_TCK" '{ printf "%s%.2f s CPU / %.2f s", (NR > 1 ? ", " : ""), $1 / hz, $2 / 1000 }' "$E2E_TMP/stdout-$l")
+		say "  $l: ${R[$l.cpu_gib]} CPU s/GiB, wall ${R[$l.wall]} s (${R[$l.mibs]} MiB/s)"
+	done
+}
+
+# ---------------------------------------------------------------------------------------
+
+want idle && phase_memory idle "$idle_n"
+want latency && phase_latency
+want stdout && phase_stdout
+want conc && phase_memory conc "$conc_n"
+
+# ---------------------------------------------------------------------------------------
+# the report
+
+ratio() { # A B — A/B with 2 decimals, or "–"
+	awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "–"; else printf "%.2f\n", a / b }'
+}
+mib() { awk -v k="${1:-}" 'BEGIN { if (k == "") print "–"; else printf "%.2f\n", k / 1024 }'; }
+val() { echo "${R[$1]:-–}"; }
+goal() { # AWK-CONDITION VAR=VALUE...
+	local cond=$1 a
+	shift
+	for a in "$@"; do [ -n "${a#*=}" ] || { echo –; return; }; done
+	local args=()
+	for a in "$@"; do args+=(-v "$a"); done
+	awk "${args[@]}" "BEGIN { print ($cond) ? \"yes\" : \"**no**\" }"
+}
+
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+mem_total=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+git_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$root" diff --quiet HEAD 2>/dev/null && [ -z "$(git -C "$root" ls-files --others --exclude-standard -- shim 2>/dev/null)" ] ||
+	git_rev="$git_rev + uncommitted changes"
+shim_sum=$(sha256sum "$nano_exe" | cut -c1-12)
+shim_size=$(stat -c %s "$nano_exe")
+
+{
+	echo "# Shim: containerd-shim-runc-v2 (Go) vs containerd-shim-nano-v2 (ours)"
+	echo
+	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($cpu_model), $mem_total RAM," \
+		"Linux $(uname -r), cgroup $(e2e_cgroup_mode); load average before the run: $LOAD_BEFORE."
+	echo
+	echo "- containerd $(containerd --version | awk '{ print $3 }'), runc $(runc --version | awk 'NR == 1 { print $3 }')," \
+		"Go shim: \`$go_shim\` $("$go_shim" -v 2>/dev/null | awk '/Version:/ { print $2 }')" \
+		"($("$go_shim" -v 2>/dev/null | awk '/Go version:/ { print $3 }'))," \
+		"runtime \`$GO\`."
+	echo "- Ours: \`containerd-shim-nano-v2\` $shim_size bytes, sha256 $shim_sum…, tree $git_rev," \
+		"runtime \`$NANO\`."
+	echo "- One private containerd (test/e2e/lib.sh) for both; \`ctr run --rootfs\` on a busybox-static" \
+		"rootfs, runc as the OCI runtime for both shims."
+	echo "- Phases: $only. Parameters: idle N=$idle_n, latency M=$lat_m, stdout $((out_bytes / 1048576)) MiB × $out_reps," \
+		"concurrent C=$conc_n, settle ${settle}s. Generated by \`bench/shim-bench.sh${orig_args:+ $orig_args}\`."
+	echo
+	echo "Memory: per shim process, /proc/PID/smaps_rollup (USS = Private_Clean + Private_Dirty)"
+	echo "and Threads from /proc/PID/status, measured ${settle}s after the last of N (or C) detached"
+	echo "\`ctr run -d --null-io ... sleep\` containers of one runtime was started; one runtime at a"
+	echo "time. Latency: wall time of \`ctr run --rm ... /bin/true\` (stdio through FIFOs), runs"
+	echo "interleaved Go/ours after one warm-up each. Stdout: \`dd if=/dev/zero bs=1M\` in the container,"
+	echo "\`ctr run --rm\` copying the FIFO to /dev/null; shim CPU = utime+stime of the shim process,"
+	echo "polled every 20 ms until it exits (the container and ctr are not counted); wall time is"
+	echo "the whole \`ctr run\`; median over the runs. Ratios are ours/Go: below 1 favours ours."
+	echo
+	echo "| metric | Go shim | ours | ours/Go | goal | met |"
+	echo "|---|---:|---:|---:|---|---|"
+	if want idle; then
+		echo "| idle shim RSS, MiB (mean of $idle_n) | $(mib "${R[go.idle.rss]:-}") | $(mib "${R[nano.idle.rss]:-}") | $(ratio "${R[nano.idle.rss]:-}" "${R[go.idle.rss]:-}") | | |"
+		echo "| idle shim PSS, MiB | $(mib "${R[go.idle.pss]:-}") | $(mib "${R[nano.idle.pss]:-}") | **$(ratio "${R[nano.idle.pss]:-}" "${R[go.idle.pss]:-}")** | ≤ 1 MiB | $(goal 'p <= 1024' p="${R[nano.idle.pss]:-}") |"
+		echo "| idle shim USS, MiB | $(mib "${R[go.idle.uss]:-}") | $(mib "${R[nano.idle.uss]:-}") | $(ratio "${R[nano.idle.uss]:-}" "${R[go.idle.uss]:-}") | | |"
+		echo "| threads per idle shim | $(val go.idle.thr) | $(val nano.idle.thr) | $(ratio "${R[nano.idle.thr]:-}" "${R[go.idle.thr]:-}") | 1 | $(goal 't == 1' t="${R[nano.idle.thr]:-}") |"
+	fi
+	if want latency; then
+		echo "| \`ctr run --rm\` /bin/true p50, ms ($lat_m runs) | $(val go.lat_p50) | $(val nano.lat_p50) | **$(ratio "${R[nano.lat_p50]:-}" "${R[go.lat_p50]:-}")** | ≤ 0.8 × Go | $(goal 'a <= 0.8 * b' a="${R[nano.lat_p50]:-}" b="${R[go.lat_p50]:-}") |"
+		echo "| \`ctr run --rm\` /bin/true mean, ms | $(val go.lat_mean) | $(val nano.lat_mean) | $(ratio "${R[nano.lat_mean]:-}" "${R[go.lat_mean]:-}") | | |"
+	fi
+	if want stdout; then
+		echo "| shim CPU per GiB of stdout, s | $(val go.cpu_gib) | $(val nano.cpu_gib) | **$(ratio "${R[nano.cpu_gib]:-}" "${R[go.cpu_gib]:-}")** | ≤ 1/3 × Go | $(goal 'a * 3 <= b' a="${R[nano.cpu_gib]:-}" b="${R[go.cpu_gib]:-}") |"
+		echo "| wall time of $((out_bytes / 1048576)) MiB through ctr, s | $(val go.wall) | $(val nano.wall) | $(ratio "${R[nano.wall]:-}" "${R[go.wall]:-}") | | |"
+	fi
+	if want conc; then
+		echo "| total PSS of $conc_n shims, MiB | $(mib "${R[go.conc.pss_tot]:-}") | $(mib "${R[nano.conc.pss_tot]:-}") | **$(ratio "${R[nano.conc.pss_tot]:-}" "${R[go.conc.pss_tot]:-}")** | | |"
+		echo "| total RSS of $conc_n shims, MiB | $(mib "${R[go.conc.rss_tot]:-}") | $(mib "${R[nano.conc.rss_tot]:-}") | $(ratio "${R[nano.conc.rss_tot]:-}" "${R[go.conc.rss_tot]:-}") | | |"
+		echo "| PSS per shim at $conc_n, MiB (mean) | $(mib "${R[go.conc.pss]:-}") | $(mib "${R[nano.conc.pss]:-}") | $(ratio "${R[nano.conc.pss]:-}" "${R[go.conc.pss]:-}") | | |"
+		echo "| threads per shim at $conc_n | $(val go.conc.thr) | $(val nano.conc.thr) | | | |"
+	fi
+	echo
+	if want latency; then
+		echo "Latency detail (ms, p50 / mean / min / p90 / max): Go" \
+			"$(val go.lat_p50) / $(val go.lat_mean) / $(val go.lat_min) / $(val go.lat_p90) / $(val go.lat_max);" \
+			"ours $(val nano.lat_p50) / $(val nano.lat_mean) / $(val nano.lat_min) / $(val nano.lat_p90) / $(val nano.lat_max)."
+		echo
+	fi
+	if want stdout; then
+		echo "Stdout runs (shim CPU / wall): Go $(val go.raw_stdout); ours $(val nano.raw_stdout)."
+		echo
+	fi
+	if [ -s "$E2E_TMP/anomalies" ]; then
+		echo "Anomalies seen during the run:"
+		echo
+		sed 's/^/- /' "$E2E_TMP/anomalies"
+	else
+		echo "No anomalies: every container started with its own shim, every byte count matched,"
+		echo "every shim exited after its task was deleted, and no task, container or bundle was"
+		echo "left between phases."
+	fi
+} >"$E2E_TMP/report.md"
+
+mkdir -p "$(dirname "$out")"
+cp "$E2E_TMP/report.md" "$out"
+cat "$out"
