@@ -79,12 +79,15 @@ static bool dst_writable(int fd)
 /* Moves as much as possible now. Returns true when the copier is complete. */
 static bool pump(struct copier *c, uint32_t src_events)
 {
+	bool room_seen = false;
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (c->splice) {
 			ssize_t n = splice(c->src, NULL, c->dst, NULL, SPLICE_CHUNK,
 					   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-			if (n > 0)
+			if (n > 0) {
+				room_seen = false;
 				continue;
+			}
 			if (n == 0) {
 				/* 0 also means "no writer right now" on a FIFO:
 				 * only a hangup (or CloseIO) is the end. */
@@ -104,13 +107,22 @@ static bool pump(struct copier *c, uint32_t src_events)
 				continue;
 			}
 			if (errno == EAGAIN) {
-				if (dst_writable(c->dst)) {
-					if (c->finish_when_idle)
-						return true;
-					wait_for(c, true, false);
-				} else {
+				/* EAGAIN means an empty source or a full destination.
+				 * Only a splice that fails right after the destination
+				 * was seen writable proves the source empty: the
+				 * process may have drained its pipe in between. */
+				if (!dst_writable(c->dst)) {
+					room_seen = false;
 					wait_for(c, false, true);
+					return false;
 				}
+				if (!room_seen) {
+					room_seen = true;
+					continue;
+				}
+				if (c->finish_when_idle)
+					return true;
+				wait_for(c, true, false);
 				return false;
 			}
 			return true; /* EPIPE, EIO...: nothing more can move */

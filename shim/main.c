@@ -356,11 +356,18 @@ static int do_delete(const struct flags *f)
 				     .root = root,
 				     .systemd_cgroup = o && o->systemd_cgroup,
 				     .log_dir = cwd};
-	const char *args[] = {"delete", "--force", f->id, NULL};
-	char err[512] = "";
-	int status = runc_run_sync(&rc_cfg, args, err, sizeof(err));
-	if (status != 0 && !strstr(err, "does not exist"))
-		fprintf(stderr, "runc delete %s: %s\n", f->id, err);
+	/* containerd 1.6 runs this after every task delete: when the runtime
+	 * holds no state for the container any more, there is nothing to delete
+	 * and no reason to pay for starting it. */
+	char state_dir[PATH_MAX];
+	snprintf(state_dir, sizeof(state_dir), "%s/%s", root, f->id);
+	if (access(state_dir, F_OK) == 0) {
+		const char *args[] = {"delete", "--force", f->id, NULL};
+		char err[512] = "";
+		int status = runc_run_sync(&rc_cfg, args, err, sizeof(err));
+		if (status != 0 && !strstr(err, "does not exist"))
+			fprintf(stderr, "runc delete %s: %s\n", f->id, err);
+	}
 	int rc = bundle_unmount_rootfs(cwd);
 	if (rc < 0)
 		fprintf(stderr, "unmount rootfs: %s\n", strerror(-rc));
