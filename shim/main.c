@@ -515,14 +515,17 @@ static int serve(const struct flags *f)
 		return 1;
 	}
 	events_init(shim.loop, shim.ttrpc_address, f->ns);
-	loop_add_io(shim.loop, sfd, EPOLLIN, on_signal, NULL);
-	loop_add_io(shim.loop, ttrpc_server_fd(shim.server), EPOLLIN, on_server, NULL);
+	struct loop_source *sig_src = loop_add_io(shim.loop, sfd, EPOLLIN, on_signal, NULL);
+	struct loop_source *srv_src =
+		loop_add_io(shim.loop, ttrpc_server_fd(shim.server), EPOLLIN, on_server, NULL);
 	reaper_reap(); /* anything that exited before the signalfd existed */
 	while (!loop_quitting(shim.loop)) {
 		if (loop_iterate(shim.loop, -1) < 0 && errno != EINTR)
 			break;
 		after_iteration(NULL);
 	}
+	loop_io_remove(srv_src);
+	loop_io_remove(sig_src);
 	ttrpc_server_free(shim.server);
 	shim_task_shutdown();
 	events_shutdown();

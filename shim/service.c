@@ -126,6 +126,12 @@ static enum task_status visible_status(const struct process *p)
 
 static void free_process_fields(struct process *p)
 {
+	while (p->waiters) { /* first: the message names the process */
+		struct waiter *w = p->waiters;
+		p->waiters = w->next;
+		ttrpc_call_fail(w->call, TTRPC_NOT_FOUND, "process %s: deleted", pname(p));
+		free(w);
+	}
 	pio_free(p->io);
 	p->io = NULL;
 	free(p->stdin_path);
@@ -133,12 +139,6 @@ static void free_process_fields(struct process *p)
 	free(p->stderr_path);
 	free(p->spec);
 	free(p->exec_id);
-	while (p->waiters) {
-		struct waiter *w = p->waiters;
-		p->waiters = w->next;
-		ttrpc_call_fail(w->call, TTRPC_NOT_FOUND, "process %s: deleted", pname(p));
-		free(w);
-	}
 }
 
 static void container_unref(struct container *c);
