@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -536,10 +537,29 @@ static int serve(const struct flags *f)
 	return 0;
 }
 
+/* An idle shim gives the heap pages it no longer uses back to the kernel:
+ * most of a shim's life is waiting, and its footprint is what users count. */
+#define IDLE_TRIM_MS 1000
+static struct loop_timer *trim_timer;
+static bool just_trimmed;
+
+static void trim_heap(void *ud)
+{
+	trim_timer = NULL;
+	just_trimmed = true;
+	malloc_trim(0);
+}
+
 static void after_iteration(void *ud)
 {
 	if (shim.shutdown_requested)
 		maybe_exit(NULL);
+	if (just_trimmed) { /* the trim's own wake-up is not activity */
+		just_trimmed = false;
+		return;
+	}
+	loop_timer_cancel(trim_timer);
+	trim_timer = loop_add_timer_ms(shim.loop, IDLE_TRIM_MS, trim_heap, NULL);
 }
 
 int main(int argc, char **argv)

@@ -148,8 +148,10 @@ static int fill(struct ttrpc_conn *c)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
+			if (errno == EAGAIN) {
+				ttrpc_reader_trim(&c->rd);
 				return 0;
+			}
 			return -errno;
 		}
 		if (n == 0) {
@@ -169,8 +171,10 @@ static int fill(struct ttrpc_conn *c)
 		}
 		if (rc < 0)
 			return rc;
-		if ((size_t)n < room)
+		if ((size_t)n < room) {
+			ttrpc_reader_trim(&c->rd);
 			return 0; /* drained the socket */
+		}
 	}
 	return 0;
 }

@@ -48,6 +48,15 @@ void ttrpc_reader_release(struct ttrpc_reader *r)
 	ttrpc_reader_init(r);
 }
 
+void ttrpc_reader_trim(struct ttrpc_reader *r)
+{
+	if (r->scratch && r->start == r->end && !r->have_hdr) {
+		free(r->scratch);
+		r->scratch = NULL;
+		r->start = r->end = 0;
+	}
+}
+
 bool ttrpc_reader_idle(const struct ttrpc_reader *r)
 {
 	return !r->have_hdr && r->body == NULL && r->discard == 0 && r->start == r->end;

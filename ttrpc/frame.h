@@ -65,6 +65,9 @@ int ttrpc_reader_space(struct ttrpc_reader *r, uint8_t **ptr, size_t *len);
 void ttrpc_reader_commit(struct ttrpc_reader *r, size_t n);
 /* 1 and a frame, 0 when more bytes are needed, -ENOMEM. */
 int ttrpc_reader_next(struct ttrpc_reader *r, struct ttrpc_frame *f);
+/* Frees the scratch buffer when nothing is buffered: an idle connection
+ * then holds no read memory (it is allocated again on the next read). */
+void ttrpc_reader_trim(struct ttrpc_reader *r);
 /* True when the reader holds no partial frame (so EOF here is clean). */
 bool ttrpc_reader_idle(const struct ttrpc_reader *r);
 /* Convenience for tests and fuzzing: copy bytes in, as many reads would. */

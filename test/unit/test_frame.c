@@ -191,3 +191,26 @@ Test(frame, oversized_header_only_waits)
 	cr_assert(!ttrpc_reader_idle(&r));
 	ttrpc_reader_release(&r);
 }
+
+Test(frame, trim_frees_scratch_only_when_idle)
+{
+	struct ttrpc_reader r;
+	ttrpc_reader_init(&r);
+	uint8_t b[TTRPC_HEADER_LEN + 4];
+	make_frame(b, 1, 1, 0, "abcd", 4);
+	size_t used;
+	ttrpc_reader_feed(&r, b, 6, &used);
+	ttrpc_reader_trim(&r);
+	cr_assert_not_null(r.scratch, "a partial header is kept");
+	ttrpc_reader_feed(&r, b + 6, sizeof(b) - 6, &used);
+	struct ttrpc_frame f;
+	cr_assert_eq(ttrpc_reader_next(&r, &f), 1);
+	cr_assert(memcmp(f.data, "abcd", 4) == 0);
+	free(f.data);
+	ttrpc_reader_trim(&r);
+	cr_assert_null(r.scratch, "idle: nothing held");
+	ttrpc_reader_feed(&r, b, sizeof(b), &used); /* and reading works again */
+	cr_assert_eq(ttrpc_reader_next(&r, &f), 1);
+	free(f.data);
+	ttrpc_reader_release(&r);
+}
