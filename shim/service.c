@@ -720,7 +720,7 @@ static void task_state(struct ttrpc_call *call, const ProtobufCMessage *m, void 
 		return;
 	Containerd__Task__V2__StateResponse r = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
 	Google__Protobuf__Timestamp ts;
-	r.id = c->id;
+	r.id = (char *)pname(p); /* as the Go shim: the exec's id for an exec */
 	r.bundle = c->bundle;
 	r.pid = (uint32_t)p->pid;
 	r.status = (Containerd__V1__Types__Status)visible_status(p);
@@ -731,7 +731,6 @@ static void task_state(struct ttrpc_call *call, const ProtobufCMessage *m, void 
 	r.exit_status = p->state == PROC_STOPPED ? (uint32_t)p->exit_status : 0;
 	set_ts(&ts, p->state == PROC_STOPPED ? &p->exited_at : NULL);
 	r.exited_at = &ts;
-	r.exec_id = p->exec_id ? p->exec_id : "";
 	ttrpc_call_reply(call, &r.base);
 }
 
@@ -993,11 +992,38 @@ static void task_update(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	}
 }
 
+/* runc names criu's log ("log file: PATH"); the last error criu wrote there
+ * says what actually went wrong. */
+static void criu_error(const char *err, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	const char *lf = err ? strstr(err, "log file: ") : NULL;
+	if (!lf)
+		return;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", lf + strlen("log file: "));
+	path[strcspn(path, " \n")] = '\0';
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "Error (")) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, outlen, "%s", line);
+		}
+	}
+	fclose(f);
+}
+
 static void checkpoint_done(int status, const char *err, const char *out, size_t n, void *ud)
 {
 	struct proc_op *op = ud;
 	if (status != 0) {
-		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime checkpoint failed: %s", err);
+		char criu[512];
+		criu_error(err, criu, sizeof(criu));
+		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime checkpoint failed: %s%s%s", err,
+				criu[0] ? ": " : "", criu);
 	} else {
 		Containerd__Events__TaskCheckpointed ev = CONTAINERD__EVENTS__TASK_CHECKPOINTED__INIT;
 		ev.container_id = op->p->c->id;
@@ -1092,7 +1118,17 @@ static void task_kill(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 	struct process *p;
 	if (!lookup(call, req->id, req->exec_id, &c, &p))
 		return;
-	if (req->signal == 0 || req->signal >= 65) {
+	if (req->signal == 0) {
+		/* signal 0 probes for life, as kill(2) does */
+		bool alive = p->pid && !p->reaped && p->state != PROC_STOPPED;
+		if (alive)
+			reply_empty(call);
+		else
+			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "kill %s: process already finished",
+					pname(p));
+		return;
+	}
+	if (req->signal >= 65) {
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "kill %s: invalid signal %u", pname(p),
 				req->signal);
 		return;
@@ -1283,6 +1319,8 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 		char name[PATH_MAX];
 		snprintf(name, sizeof(name), "%s.pid", p->exec_id);
 		unlinkat(c->bundle_fd, name, 0);
+		/* its status is reported now: nothing reads the record again */
+		bundle_exit_remove(c->bundle_fd, p->exec_id);
 		free_process_fields(p);
 		free(p);
 		return;
