@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs every nanoshim test: unit, interop (Go peer) and end-to-end
-# tests in a release build, the unit tests again under ASan+UBSan, and each
+# tests in a release build; the unit tests and a subset of the end-to-end
+# tests (with the shim built with sanitizers) under ASan+UBSan; and each
 # libFuzzer target for FUZZ_SECONDS (default 60) under ASan+UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,25 @@ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNANOSHIM_SANITIZE=O
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan -L unit --output-on-failure -j1
+
+step "ASan+UBSan build: the shim through containerd (a subset of the e2e tests)"
+# The shim's stderr is containerd's log FIFO: sanitizer reports go to files
+# instead, and any report fails the run.
+reports=$(mktemp -d /tmp/nanoshim-asan.XXXXXX)
+for t in 01-run 04-stdin 07-exec 09-pause 19-bad-input; do
+	ASAN_OPTIONS=log_path=$reports/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:log_path=$reports/ubsan \
+	SHIM_BINARY=$top/build-asan/shim/containerd-shim-nano-v2 \
+	E2E_CACHE_DIR=$top/build/test/e2e/cache E2E_TIMEOUT=200 \
+		test/e2e/$t.sh >"$reports/$t.out" 2>&1 || { cat "$reports/$t.out"; echo "$t failed under ASan" >&2; exit 1; }
+	echo "ok $t"
+done
+if ls "$reports"/asan.* "$reports"/ubsan.* >/dev/null 2>&1; then
+	cat "$reports"/asan.* "$reports"/ubsan.* 2>/dev/null >&2
+	echo "sanitizer reports from the shim (above)" >&2
+	exit 1
+fi
+rm -rf "$reports"
 
 step "fuzz targets, ${fuzz_seconds}s each"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNANOSHIM_FUZZ=ON >/dev/null
