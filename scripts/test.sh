@@ -25,6 +25,7 @@ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNANOSHIM_SANITIZE=O
 	-DNANOSHIM_E2E_UPDATE_GO=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$top/test/lsan.supp \
 	ctest --test-dir build-asan -L unit --output-on-failure -j1
 
 step "ASan+UBSan build: the shim through containerd (a subset of the e2e tests)"
