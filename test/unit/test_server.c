@@ -15,6 +15,7 @@
 
 static struct testsrv ts;
 static int peer = -1; /* raw client end */
+static char peer_dir[64], peer_path[108]; /* peer_with_other_uid_refused's socket */
 
 static void setup(void)
 {
@@ -33,6 +34,11 @@ static void teardown(void)
 		close(peer);
 	peer = -1;
 	ts_stop(&ts);
+	if (peer_path[0])
+		unlink(peer_path);
+	if (peer_dir[0])
+		rmdir(peer_dir);
+	peer_path[0] = peer_dir[0] = '\0';
 }
 
 TestSuite(server, .init = setup, .fini = teardown, .timeout = 30);
@@ -386,10 +392,11 @@ Test(server, pipelined_many)
 
 Test(server, peer_with_other_uid_refused)
 {
-	char dir[] = "/tmp/nanoshim-peer-XXXXXX", path[108];
-	cr_assert_not_null(mkdtemp(dir));
+	snprintf(peer_dir, sizeof(peer_dir), "/tmp/nanoshim-peer-XXXXXX");
+	cr_assert_not_null(mkdtemp(peer_dir));
+	char *dir = peer_dir, *path = peer_path;
 	chmod(dir, 0755);
-	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	snprintf(path, sizeof(peer_path), "%s/s.sock", dir);
 	cr_assert_eq(ttrpc_server_listen(ts.srv, path), 0);
 	chmod(path, 0666);
 	int pfd[2];
@@ -426,6 +433,4 @@ Test(server, peer_with_other_uid_refused)
 	cr_assert_eq(WEXITSTATUS(status), 0, "child status %d", WEXITSTATUS(status));
 	cr_assert_eq(ts.calls_seen, 0);
 	close(pfd[0]);
-	unlink(path);
-	rmdir(dir);
 }
