@@ -2,6 +2,7 @@
 #include "pio.h"
 #include "log.h"
 #include "reaper.h"
+#include "child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -180,7 +181,10 @@ static int start_logger(struct pio *p, const struct pio_config *cfg, const char 
 	posix_spawn_file_actions_adddup2(&fa, p->out_src, 3);
 	posix_spawn_file_actions_adddup2(&fa, p->err_src, 4);
 	posix_spawn_file_actions_adddup2(&fa, ready[1], 5);
-	int rc = posix_spawn(&p->logger, path, &fa, NULL, (char *const *)argv, env);
+	posix_spawnattr_t at;
+	spawn_attr_init(&at, 0);
+	int rc = posix_spawn(&p->logger, path, &fa, &at, (char *const *)argv, env);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	free(env);
 	close(devnull);

@@ -2,6 +2,7 @@
 #include "runc.h"
 #include "log.h"
 #include "reaper.h"
+#include "child.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -233,7 +234,10 @@ pid_t runc_run(struct loop *l, const struct runc_config *cfg, const char *const 
 	for (int i = 0; i < 3; i++)
 		posix_spawn_file_actions_adddup2(&fa, child[i], i);
 	pid_t pid;
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawnattr_t at;
+	spawn_attr_init(&at, 0);
+	rc = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, environ);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	if (out_w >= 0)
 		close(out_w);
@@ -284,7 +288,10 @@ int runc_run_sync(const struct runc_config *cfg, const char *const *args, char *
 	for (int i = 0; i < 3; i++)
 		posix_spawn_file_actions_adddup2(&fa, devnull, i);
 	pid_t pid;
-	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	posix_spawnattr_t at;
+	spawn_attr_init(&at, 0);
+	int rc = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv, environ);
+	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	close(devnull);
 	if (rc != 0) {

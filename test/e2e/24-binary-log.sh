@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# binary:// log URIs: the shim starts the logger with the container's stdout on
+# fd 3 and stderr on fd 4 (fd 5 its readiness pipe), arguments from the URI's
+# query and CONTAINER_ID / CONTAINER_NAMESPACE in its environment, and stops it
+# when the task is deleted.
+. "$(dirname "$0")/lib.sh"
+e2e_setup
+
+logger=$E2E_TMP/logger.sh
+cat >"$logger" <<'LOGGER'
+#!/bin/sh
+# usage: logger.sh dir DIR — copies fd 3 and fd 4 into DIR/out and DIR/err
+# Ready first (the Go shim waits for fd 5 to close before the container starts);
+# closing it after starting the copies would leave it open in them.
+exec 5>&-
+dir=$2
+echo "$CONTAINER_NAMESPACE/$CONTAINER_ID" >"$dir/env"
+printf '%s\n' "$@" >"$dir/args"
+cat <&3 >"$dir/out" &
+cat <&4 >"$dir/err" &
+exec 3<&- 4<&-
+wait
+LOGGER
+chmod +x "$logger"
+
+check "stdout and stderr reach the logger on fds 3 and 4"
+id=$(e2e_id blog)
+dir=$E2E_TMP/logs-$id
+mkdir -p "$dir"
+e2e_run -d --log-uri="binary://$logger?dir=$dir" "$id" \
+	sh -c 'echo to-out; echo to-err >&2; head -c 200000 /dev/zero | tr "\0" x; echo' </dev/null
+wait_for 10 "task $id stopped" e2e_task_status_is "$id" STOPPED
+has_output() { [ "$(wc -c <"$dir/out")" -ge 200007 ] && [ -s "$dir/err" ]; }
+wait_for 10 "logger wrote the output" has_output
+assert_eq "to-out" "$(head -n 1 "$dir/out")" "first line of stdout"
+assert_eq 200008 "$(wc -c <"$dir/out" | tr -d ' ')" "stdout byte count"
+assert_eq "to-err" "$(cat "$dir/err")" "stderr"
+
+check "the logger's arguments and environment"
+assert_eq "$(printf 'dir\n%s' "$dir")" "$(cat "$dir/args")" "argv from the URI query"
+assert_eq "$E2E_NS/$id" "$(cat "$dir/env")" "CONTAINER_NAMESPACE/CONTAINER_ID"
+
+check "the logger is gone once the task is deleted"
+lpid=$(pgrep -f "$logger dir $dir" | head -n 1 || true)
+ctr task rm "$id" >/dev/null 2>&1 || true
+ctr containers rm "$id"
+if [ -n "$lpid" ]; then
+	logger_gone() { ! kill -0 "$lpid" 2>/dev/null; }
+	wait_for 15 "logger $lpid exited" logger_gone
+else
+	pass "logger already exited at EOF"
+fi
