@@ -74,6 +74,16 @@ static void on_retry(void *ud)
 	kick();
 }
 
+static void deferred_kick(void *ud)
+{
+	kick();
+}
+
+static void deferred_disconnect(void *ud)
+{
+	disconnect();
+}
+
 static void on_forwarded(const struct ttrpc_status *st, ProtobufCMessage *reply, void *ud)
 {
 	ev.in_flight = false;
@@ -83,12 +93,12 @@ static void on_forwarded(const struct ttrpc_status *st, ProtobufCMessage *reply,
 		ev.backoff_ms = 0;
 		pop();
 		/* continue from the loop, not from inside the client's dispatch */
-		loop_defer(ev.loop, (loop_defer_fn)kick, NULL);
+		loop_defer(ev.loop, deferred_kick, NULL);
 		return;
 	}
 	log_warn("publish %s: %s (retrying)", ev.head ? ev.head->topic : "?", st->message);
 	if (st->code == TTRPC_UNAVAILABLE || ttrpc_client_closed(ev.client))
-		loop_defer(ev.loop, (loop_defer_fn)disconnect, NULL);
+		loop_defer(ev.loop, deferred_disconnect, NULL);
 	ev.backoff_ms = ev.backoff_ms ? ev.backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (ev.backoff_ms > BACKOFF_MAX_MS)
 		ev.backoff_ms = BACKOFF_MAX_MS;

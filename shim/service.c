@@ -383,6 +383,8 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 	free(op);
 	return;
 fail_started: {
+	/* Rare (a terminal that never arrived): undo the created container
+	 * before answering, synchronously, so no runtime state outlives it. */
 	const char *args[] = {"delete", "--force", c->id, NULL};
 	char e[256];
 	runc_run_sync(&c->runc, args, e, sizeof(e));
