@@ -4,6 +4,7 @@
 #include "events.h"
 #include "log.h"
 #include "options.h"
+#include "pio.h"
 #include "reaper.h"
 #include "runc.h"
 #include "shim.h"
@@ -429,13 +430,16 @@ static void poll_exit(void *ud)
 	maybe_exit(ud);
 }
 
-/* After Shutdown (or SIGTERM): wait for queued events, bounded, then quit. */
+/* After Shutdown (or SIGTERM): wait for queued events and for loggers told
+ * to stop, bounded, then quit. */
 static void maybe_exit(void *ud)
 {
 	static int64_t deadline;
 	if (!deadline)
 		deadline = loop_now_ns() + (int64_t)SHUTDOWN_EVENTS_WAIT_MS * 1000000;
-	if (events_idle() || loop_now_ns() >= deadline) {
+	bool waiting = !events_idle() || pio_loggers_ending();
+	if (!waiting || loop_now_ns() >= deadline) {
+		pio_kill_loggers();
 		loop_quit(shim.loop, 0);
 		return;
 	}

@@ -457,13 +457,26 @@ void pio_when_drained(struct pio *p, int timeout_ms, pio_drained_fn fn, void *us
 struct logger_end {
 	pid_t pid;
 	struct loop_timer *timer;
+	struct logger_end *next;
 };
+
+static struct logger_end *ending_loggers;
+
+static void logger_forget(struct logger_end *e)
+{
+	for (struct logger_end **pp = &ending_loggers; *pp; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	}
+	loop_timer_cancel(e->timer);
+	free(e);
+}
 
 static void on_logger_exit(pid_t pid, int status, const struct timespec *when, void *ud)
 {
-	struct logger_end *e = ud;
-	loop_timer_cancel(e->timer);
-	free(e);
+	logger_forget(ud);
 }
 
 static void logger_kill(void *ud)
@@ -471,6 +484,21 @@ static void logger_kill(void *ud)
 	struct logger_end *e = ud;
 	e->timer = NULL;
 	kill(e->pid, SIGKILL); /* not reaped yet: the pid is still the logger's */
+}
+
+bool pio_loggers_ending(void)
+{
+	return ending_loggers != NULL;
+}
+
+void pio_kill_loggers(void)
+{
+	while (ending_loggers) {
+		struct logger_end *e = ending_loggers;
+		kill(e->pid, SIGKILL);
+		reaper_unwatch(e->pid);
+		logger_forget(e);
+	}
 }
 
 void pio_free(struct pio *p)
@@ -504,6 +532,8 @@ void pio_free(struct pio *p)
 			e->pid = p->logger;
 			kill(e->pid, SIGTERM);
 			e->timer = loop_add_timer_ms(p->loop, LOGGER_TERM_TIMEOUT_MS, logger_kill, e);
+			e->next = ending_loggers;
+			ending_loggers = e;
 			reaper_watch(e->pid, on_logger_exit, e);
 		}
 	}

@@ -40,4 +40,9 @@ int pio_resize(struct pio *p, uint32_t width, uint32_t height);
 typedef void (*pio_drained_fn)(void *userdata);
 void pio_when_drained(struct pio *p, int timeout_ms, pio_drained_fn fn, void *userdata);
 bool pio_drained(const struct pio *p);
+/* Frees p; a binary:// logger gets SIGTERM, and SIGKILL after 12 s. */
 void pio_free(struct pio *p);
+/* Loggers told to stop that have not exited yet; the shim waits for them
+ * before it exits, and kills what is left when it cannot wait longer. */
+bool pio_loggers_ending(void);
+void pio_kill_loggers(void);

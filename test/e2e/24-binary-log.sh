@@ -50,3 +50,26 @@ if [ -n "$lpid" ]; then
 else
 	pass "logger already exited at EOF"
 fi
+
+check "a logger that ignores SIGTERM is killed, not left behind"
+stubborn=$E2E_TMP/stubborn.sh
+cat >"$stubborn" <<'LOGGER'
+#!/bin/sh
+exec 5>&-
+trap '' TERM
+cat <&3 >/dev/null &
+cat <&4 >/dev/null &
+exec 3<&- 4<&-
+wait
+while :; do sleep 1; done
+LOGGER
+chmod +x "$stubborn"
+id=$(e2e_id stub)
+e2e_run -d --log-uri="binary://$stubborn?tag=$id" "$id" echo hi </dev/null
+wait_for 10 "task $id stopped" e2e_task_status_is "$id" STOPPED
+spid=$(pgrep -f "$stubborn tag $id" | head -n 1 || true)
+[ -n "$spid" ] || fail "stubborn logger not found"
+ctr task rm "$id" >/dev/null 2>&1 || true
+ctr containers rm "$id"
+stub_gone() { ! kill -0 "$spid" 2>/dev/null || grep -q '^State:.*Z' "/proc/$spid/status" 2>/dev/null; }
+wait_for 20 "stubborn logger $spid killed" stub_gone
