@@ -16,6 +16,7 @@ struct loop_source {
 	struct loop *loop;
 	int fd;
 	uint32_t events;
+	bool parked; /* events == 0: out of the epoll set */
 	loop_io_fn fn;
 	void *userdata;
 	bool dead;
@@ -109,8 +110,9 @@ struct loop_source *loop_add_io(struct loop *l, int fd, uint32_t events, loop_io
 		return NULL;
 	*s = (struct loop_source){.loop = l, .fd = fd, .events = events, .fn = fn,
 				  .userdata = userdata};
+	s->parked = !events; /* see loop_io_set_events */
 	struct epoll_event e = {.events = events, .data.ptr = s};
-	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+	if (events && epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
 		int err = errno;
 		free(s);
 		errno = err;
@@ -123,10 +125,15 @@ int loop_io_set_events(struct loop_source *s, uint32_t events)
 {
 	if (s->events == events)
 		return 0;
+	/* epoll reports EPOLLHUP and EPOLLERR whatever the mask says, so a
+	 * hung-up fd watched for nothing would wake every iteration: a source
+	 * that wants no events leaves the epoll set until it wants some. */
 	struct epoll_event e = {.events = events, .data.ptr = s};
-	if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->fd, &e) < 0)
+	int op = !events ? EPOLL_CTL_DEL : s->parked ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+	if (epoll_ctl(s->loop->epfd, op, s->fd, &e) < 0)
 		return -errno;
 	s->events = events;
+	s->parked = !events;
 	return 0;
 }
 
@@ -139,7 +146,8 @@ void loop_io_remove(struct loop_source *s)
 {
 	if (!s || s->dead)
 		return;
-	epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	if (!s->parked)
+		epoll_ctl(s->loop->epfd, EPOLL_CTL_DEL, s->fd, NULL);
 	s->dead = true;
 	s->next_dead = s->loop->dead;
 	s->loop->dead = s;

@@ -22,6 +22,8 @@ void loop_free(struct loop *l);
 /* Watches fd (not owned) for events (EPOLLIN, EPOLLOUT). NULL with errno on failure. */
 struct loop_source *loop_add_io(struct loop *l, int fd, uint32_t events, loop_io_fn fn,
 				void *userdata);
+/* events 0 stops watching fd altogether, hangups and errors included (epoll
+ * reports those whatever the mask), until events are set again. */
 int loop_io_set_events(struct loop_source *src, uint32_t events);
 uint32_t loop_io_events(const struct loop_source *src);
 /* Stops watching; the fd is not closed. NULL is fine. */

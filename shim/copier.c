@@ -41,6 +41,11 @@ static bool is_file(int fd)
 
 static void on_dst(struct loop_source *s, int fd, uint32_t events, void *ud);
 
+/* Waits for the source to be readable, or for room in the destination. A side
+ * waited for with no events leaves the loop's epoll set: a hung-up source with
+ * bytes left behind a full destination (stdin the process does not read, output
+ * behind a stalled reader) must not wake the loop until the destination has
+ * room again. */
 static void wait_for(struct copier *c, bool src_in, bool dst_out)
 {
 	loop_io_set_events(c->src_s, src_in ? EPOLLIN : 0);

@@ -94,3 +94,38 @@ Test(loop, defer_and_quit)
 	cr_assert_eq(count, 2);
 	loop_free(l);
 }
+
+static int io_calls;
+
+static void count_io(struct loop_source *s, int fd, uint32_t events, void *ud)
+{
+	io_calls++;
+}
+
+/* epoll reports a hangup whatever the mask: a source set to no events must
+ * leave the epoll set, or a hung-up pipe wakes every iteration; set back to
+ * EPOLLIN, it is watched (and reported) again. */
+Test(loop, source_with_no_events_ignores_hangups)
+{
+	struct loop *l = loop_new();
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	close(p[1]); /* hung up, one byte left */
+	io_calls = 0;
+	struct loop_source *s = loop_add_io(l, p[0], EPOLLIN, count_io, NULL);
+	cr_assert_eq(loop_iterate(l, 100), 1);
+	cr_assert_eq(io_calls, 1);
+	cr_assert_eq(loop_io_set_events(s, 0), 0);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(loop_iterate(l, 20), 0, "a source watched for nothing woke the loop");
+	cr_assert_eq(io_calls, 1);
+	cr_assert_eq(loop_io_set_events(s, EPOLLIN), 0);
+	cr_assert_eq(loop_iterate(l, 100), 1);
+	cr_assert_eq(io_calls, 2);
+	loop_io_set_events(s, 0);
+	loop_io_remove(s); /* removing a parked source is fine */
+	loop_iterate(l, 0);
+	close(p[0]);
+	loop_free(l);
+}
