@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
 static int load(int dirfd, yajl_val *root, struct ttrpc_status *st)
@@ -213,4 +214,99 @@ int bundle_spec_info(int dirfd, struct bundle_spec_info *info, struct ttrpc_stat
 out:
 	yajl_tree_free(root);
 	return r;
+}
+
+static yajl_gen_status gen_value(yajl_gen g, yajl_val v)
+{
+	yajl_gen_status s = yajl_gen_status_ok;
+	if (YAJL_IS_OBJECT(v)) {
+		s = yajl_gen_map_open(g);
+		for (size_t i = 0; s == yajl_gen_status_ok && i < v->u.object.len; i++) {
+			const char *k = v->u.object.keys[i];
+			s = yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+			if (s == yajl_gen_status_ok)
+				s = gen_value(g, v->u.object.values[i]);
+		}
+		return s == yajl_gen_status_ok ? yajl_gen_map_close(g) : s;
+	}
+	if (YAJL_IS_ARRAY(v)) {
+		s = yajl_gen_array_open(g);
+		for (size_t i = 0; s == yajl_gen_status_ok && i < v->u.array.len; i++)
+			s = gen_value(g, v->u.array.values[i]);
+		return s == yajl_gen_status_ok ? yajl_gen_array_close(g) : s;
+	}
+	if (YAJL_IS_STRING(v))
+		return yajl_gen_string(g, (const unsigned char *)v->u.string, strlen(v->u.string));
+	if (YAJL_IS_NUMBER(v)) /* the number as written: no float round trip */
+		return yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
+	if (YAJL_IS_TRUE(v))
+		return yajl_gen_bool(g, 1);
+	if (YAJL_IS_FALSE(v))
+		return yajl_gen_bool(g, 0);
+	return yajl_gen_null(g);
+}
+
+int bundle_process_set_terminal(const char *json, size_t len, bool terminal, char **out,
+				size_t *outlen, struct ttrpc_status *st)
+{
+	char *text = malloc(len + 1);
+	if (!text)
+		return -ENOMEM;
+	memcpy(text, json, len);
+	text[len] = '\0';
+	char ebuf[128] = "";
+	yajl_val root = yajl_tree_parse(text, ebuf, sizeof(ebuf));
+	free(text);
+	if (!root || !YAJL_IS_OBJECT(root)) {
+		if (st)
+			ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "process spec: %s",
+					 root ? "not a JSON object" : ebuf);
+		yajl_tree_free(root);
+		return -EBADMSG;
+	}
+	yajl_gen g = yajl_gen_alloc(NULL);
+	if (!g) {
+		yajl_tree_free(root);
+		return -ENOMEM;
+	}
+	yajl_gen_status s = yajl_gen_map_open(g);
+	bool set = false;
+	for (size_t i = 0; s == yajl_gen_status_ok && i < root->u.object.len; i++) {
+		const char *k = root->u.object.keys[i];
+		s = yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+		if (s != yajl_gen_status_ok)
+			break;
+		if (strcmp(k, "terminal") == 0 && !set) {
+			s = yajl_gen_bool(g, terminal);
+			set = true;
+		} else if (strcmp(k, "terminal") == 0) {
+			s = yajl_gen_bool(g, terminal); /* a duplicate says the same */
+		} else {
+			s = gen_value(g, root->u.object.values[i]);
+		}
+	}
+	if (s == yajl_gen_status_ok && !set) {
+		s = yajl_gen_string(g, (const unsigned char *)"terminal", 8);
+		if (s == yajl_gen_status_ok)
+			s = yajl_gen_bool(g, terminal);
+	}
+	if (s == yajl_gen_status_ok)
+		s = yajl_gen_map_close(g);
+	int rc = 0;
+	const unsigned char *buf;
+	size_t n;
+	if (s != yajl_gen_status_ok || yajl_gen_get_buf(g, &buf, &n) != yajl_gen_status_ok) {
+		if (st)
+			ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "process spec: cannot re-encode");
+		rc = -EBADMSG;
+	} else if (!(*out = malloc(n + 1))) {
+		rc = -ENOMEM;
+	} else {
+		memcpy(*out, buf, n);
+		(*out)[n] = '\0';
+		*outlen = n;
+	}
+	yajl_gen_free(g);
+	yajl_tree_free(root);
+	return rc;
 }

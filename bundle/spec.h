@@ -45,3 +45,11 @@ int bundle_spec_info(int dirfd, struct bundle_spec_info *info, struct ttrpc_stat
  * above; config.json must exist, as in Go. */
 int bundle_group_id(int dirfd, const char *id, char *out, size_t outlen,
 		    struct ttrpc_status *st);
+
+/* An exec's OCI Process (JSON, as containerd sends it) with "terminal" set to
+ * terminal, as the Go shim overrides it from the request (containerd's client
+ * sets the request's terminal, not always the spec's). Every other member is
+ * kept, in order. *out is malloc'ed (the caller frees it). 0, or -EBADMSG (not
+ * a JSON object; st says why), -ENOMEM. */
+int bundle_process_set_terminal(const char *json, size_t len, bool terminal, char **out,
+				size_t *outlen, struct ttrpc_status *st);

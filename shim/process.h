@@ -26,6 +26,7 @@ struct waiter {
 };
 
 struct container;
+struct proc_op;
 
 struct process {
 	struct container *c;
@@ -33,7 +34,9 @@ struct process {
 	char *exec_id;	      /* NULL for init */
 	enum proc_state state;
 	pid_t pid;
+	int pidfd;	      /* -1 until the runtime reports the pid; closed at reap */
 	bool reaped;	      /* exit known, not yet announced */
+	bool announcing;      /* Create / Start in flight: its event goes before the exit */
 	bool start_announced; /* TaskStart / TaskExecStarted is queued */
 	bool finalizing;      /* waiting for output drain */
 	int exit_status;
@@ -44,7 +47,8 @@ struct process {
 	char *spec; /* exec: JSON of the OCI Process */
 	size_t spec_len;
 	struct waiter *waiters;
-	bool busy; /* a runc call on this process is in flight */
+	int busy;	     /* runc calls on this process in flight */
+	struct proc_op *ops; /* those calls, to kill when they must not outlive a request */
 };
 
 struct container {
@@ -66,6 +70,7 @@ struct container {
 	struct process *execs;
 	int refs; /* runc calls in flight */
 	bool deleted;
+	struct ttrpc_call *delete_call; /* a Delete waiting for runc calls to end */
 	/* OOM watch */
 	void *oom;
 	struct loop_source *oom_src;

@@ -3,9 +3,13 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 struct watch {
 	pid_t pid;
@@ -18,6 +22,7 @@ struct unclaimed {
 	pid_t pid;
 	int status;
 	struct timespec when;
+	int64_t reaped_ns; /* reaper_now_ns() */
 	struct unclaimed *next;
 };
 
@@ -32,6 +37,102 @@ int reaper_exit_code(int ws)
 	if (WIFSIGNALED(ws))
 		return 128 + WTERMSIG(ws);
 	return 255;
+}
+
+int64_t reaper_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t reaper_start_ns(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int err = errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -err : -EBADMSG;
+	buf[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold anything, so count the
+	 * fields after its last ')'; starttime is field 22, the 20th after it. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EBADMSG;
+	for (int field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EBADMSG;
+	}
+	unsigned long long ticks = strtoull(p + 1, NULL, 10);
+	long hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0)
+		hz = 100;
+	return (int64_t)(ticks * (1000000000ULL / (unsigned long long)hz));
+}
+
+static void discard_exit(pid_t pid, int status, const struct timespec *when, void *ud)
+{
+}
+
+void reaper_discard(pid_t pid)
+{
+	reaper_unwatch(pid);
+	reaper_watch(pid, discard_exit, NULL);
+}
+
+static void drop_unclaimed(pid_t pid)
+{
+	for (struct unclaimed **pp = &unclaimed; *pp;) {
+		struct unclaimed *u = *pp;
+		if (u->pid == pid) {
+			*pp = u->next;
+			free(u);
+			n_unclaimed--;
+		} else {
+			pp = &u->next;
+		}
+	}
+}
+
+int reaper_claim(pid_t pid, int64_t since_ns, bool *exited, int *status, struct timespec *when)
+{
+	*exited = false;
+	int64_t started = reaper_start_ns(pid);
+	long hz = sysconf(_SC_CLK_TCK);
+	int64_t tick = 1000000000LL / (hz > 0 ? hz : 100);
+	/* start times are whole ticks, rounded down: one tick of slack */
+	if (started >= 0 && started + tick > since_ns) {
+		int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (fd < 0 && errno != ENOSYS) /* it went between the two reads */
+			goto gone;
+		if (fd >= 0)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+		/* the pid is this process's until we reap it: older exits of
+		 * the same pid belong to processes long gone */
+		drop_unclaimed(pid);
+		return fd >= 0 ? fd : -ENOSYS;
+	}
+gone:
+	for (struct unclaimed **pp = &unclaimed; *pp; pp = &(*pp)->next) {
+		struct unclaimed *u = *pp;
+		if (u->pid == pid && u->reaped_ns >= since_ns) {
+			*pp = u->next;
+			*status = u->status;
+			*when = u->when;
+			free(u);
+			n_unclaimed--;
+			*exited = true;
+			break;
+		}
+	}
+	drop_unclaimed(pid); /* whatever is left is older than the call */
+	return -ESRCH;
 }
 
 int reaper_watch(pid_t pid, reaper_fn fn, void *userdata)
@@ -74,6 +175,19 @@ bool reaper_take_unclaimed(pid_t pid, int *status, struct timespec *when)
 
 static void keep_unclaimed(pid_t pid, int status, const struct timespec *when)
 {
+	int64_t now = reaper_now_ns();
+	/* newest first: cut the list where entries grow too old to claim */
+	for (struct unclaimed **pp = &unclaimed; *pp; pp = &(*pp)->next) {
+		if (now - (*pp)->reaped_ns > REAPER_UNCLAIMED_TTL_NS) {
+			while (*pp) {
+				struct unclaimed *u = *pp;
+				*pp = u->next;
+				free(u);
+				n_unclaimed--;
+			}
+			break;
+		}
+	}
 	if (n_unclaimed >= REAPER_MAX_UNCLAIMED) {
 		/* Drop the oldest: an orphan of the container we never learn about. */
 		struct unclaimed **pp = &unclaimed;
@@ -86,7 +200,8 @@ static void keep_unclaimed(pid_t pid, int status, const struct timespec *when)
 	struct unclaimed *u = calloc(1, sizeof(*u));
 	if (!u)
 		return;
-	*u = (struct unclaimed){.pid = pid, .status = status, .when = *when, .next = unclaimed};
+	*u = (struct unclaimed){.pid = pid, .status = status, .when = *when, .reaped_ns = now,
+				.next = unclaimed};
 	unclaimed = u;
 	n_unclaimed++;
 }

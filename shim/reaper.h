@@ -1,10 +1,13 @@
 /* One reaper for every child of the shim: SIGCHLD -> waitpid(-1, WNOHANG)
  * until empty, each exit routed by pid to the watcher that registered it. An
  * exit for a pid nobody watches yet (a container process that died before
- * runc reported its pid) is kept until someone asks for it. */
+ * runc reported its pid) is kept, for a minute, until someone asks for it;
+ * it is handed only to a process started before it was reaped, so a reused
+ * pid never inherits an old exit. */
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -12,11 +15,28 @@
 typedef void (*reaper_fn)(pid_t pid, int status, const struct timespec *when, void *userdata);
 
 #define REAPER_MAX_UNCLAIMED 1024
+#define REAPER_UNCLAIMED_TTL_NS (60 * 1000000000LL)
+
+/* CLOCK_BOOTTIME in ns: the clock of /proc/<pid>/stat start times. */
+int64_t reaper_now_ns(void);
+/* When pid started (CLOCK_BOOTTIME ns, to the kernel's clock tick), or -errno. */
+int64_t reaper_start_ns(pid_t pid);
 
 int reaper_watch(pid_t pid, reaper_fn fn, void *userdata);
 void reaper_unwatch(pid_t pid);
+/* The exit of pid is of no interest (a process nobody waits for any more):
+ * reap it quietly, so it never becomes an unclaimed exit. */
+void reaper_discard(pid_t pid);
 /* Takes an exit that happened before reaper_watch(); true if there was one. */
 bool reaper_take_unclaimed(pid_t pid, int *status, struct timespec *when);
+
+/* The process a runtime reported as pid, started by a call that began at
+ * since_ns (reaper_now_ns()): opens a pidfd for it if that pid is alive (or
+ * not yet reaped) and started at or after since_ns, and forgets any older
+ * unclaimed exit of the pid: >= 0, the pidfd. If it is gone: -ESRCH, with its
+ * exit in *status / *when when it was reaped after since_ns (true in
+ * *exited), else *exited false (its exit is unknown). */
+int reaper_claim(pid_t pid, int64_t since_ns, bool *exited, int *status, struct timespec *when);
 /* Reap everything that has exited. Call on SIGCHLD. */
 void reaper_reap(void);
 int reaper_exit_code(int wstatus);

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
@@ -126,6 +127,13 @@ static enum task_status visible_status(const struct process *p)
 
 static void free_process_fields(struct process *p)
 {
+	/* nothing may call back into a freed process: a pid still running
+	 * (a create that failed late, a shim shutting down) is reaped quietly */
+	if (p->pid > 0 && !p->reaped)
+		reaper_discard(p->pid);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
 	while (p->waiters) { /* first: the message names the process */
 		struct waiter *w = p->waiters;
 		p->waiters = w->next;
@@ -206,18 +214,12 @@ static void answer_waiters(struct process *p)
 	}
 }
 
-/* Output drained (or timed out): record the exit on disk, then announce it. */
+/* Output drained (or timed out): announce the exit (on disk since the reap). */
 static void exit_drained(void *ud)
 {
 	struct process *p = ud;
 	struct container *c = p->c;
 	p->finalizing = false;
-	struct bundle_exit rec = {.pid = p->pid, .status = p->exit_status,
-				  .exited_sec = p->exited_at.tv_sec,
-				  .exited_nsec = (int32_t)p->exited_at.tv_nsec};
-	int rc = bundle_exit_write(c->bundle_fd, p->exec_id, &rec);
-	if (rc < 0)
-		log_error("record exit of %s: %s", pname(p), strerror(-rc));
 	if (!p->exec_id && execs_pending(c)) {
 		/* init's exit goes out after every exec's, as containerd 1.7 orders it */
 		return;
@@ -252,8 +254,11 @@ static void publish_exit(struct process *p)
 
 static void finalize_exit(struct process *p)
 {
-	if (!p->start_announced || p->finalizing || p->state == PROC_STOPPED)
-		return; /* the start event must go first; Start finishes this */
+	/* A Create or Start in flight announces first and finishes this; an
+	 * init created but never started (killed, or dead on its own) is
+	 * announced now, as the Go shim does. */
+	if (p->announcing || p->finalizing || p->state == PROC_STOPPED)
+		return;
 	p->finalizing = true;
 	if (p->io)
 		pio_when_drained(p->io, DRAIN_TIMEOUT_MS, exit_drained, p);
@@ -276,7 +281,18 @@ static void on_process_exit(pid_t pid, int status, const struct timespec *when, 
 	p->reaped = true;
 	p->exit_status = status;
 	p->exited_at = *when;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	p->pidfd = -1;
 	log_debug("%s (pid %d) exited with %d", pname(p), pid, status);
+	/* On disk at once: a shim killed while output drains (up to
+	 * DRAIN_TIMEOUT_MS) or while Start fails still leaves the status for
+	 * `delete`, a new shim or the manager. */
+	struct bundle_exit rec = {.pid = pid, .status = status, .exited_sec = when->tv_sec,
+				  .exited_nsec = (int32_t)when->tv_nsec};
+	int rc = bundle_exit_write(c->bundle_fd, p->exec_id, &rec);
+	if (rc < 0)
+		log_error("record exit of %s: %s", pname(p), strerror(-rc));
 	if (!p->exec_id && !c->private_pidns) {
 		/* the pid namespace is shared: nothing else takes the rest down */
 		const char *args[] = {"kill", "--all", c->id, "9", NULL};
@@ -288,16 +304,56 @@ static void on_process_exit(pid_t pid, int status, const struct timespec *when, 
 	finalize_exit(p);
 }
 
-/* Registers a freshly started process's pid; its exit may already be in. */
-static void track_pid(struct process *p, pid_t pid)
+/* Registers the pid the runtime reported for a process it started in a call
+ * that began at since_ns. The process is held by a pidfd from here on; if it
+ * is already gone, only an exit reaped after the call began can be its own. */
+static void track_pid(struct process *p, pid_t pid, int64_t since_ns)
 {
+	bool exited;
 	int status;
 	struct timespec when;
 	p->pid = pid;
-	if (reaper_take_unclaimed(pid, &status, &when))
-		on_process_exit(pid, status, &when, p);
-	else
+	int fd = reaper_claim(pid, since_ns, &exited, &status, &when);
+	if (fd >= 0 || fd == -ENOSYS) {
+		p->pidfd = fd >= 0 ? fd : -1;
 		reaper_watch(pid, on_process_exit, p);
+		return;
+	}
+	if (!exited) {
+		log_warn("%s: pid %d is gone and its exit is unknown", pname(p), pid);
+		status = 255;
+		clock_gettime(CLOCK_REALTIME, &when);
+	}
+	on_process_exit(pid, status, &when, p);
+}
+
+/* Signals a process the shim tracks; -ESRCH once it is gone. */
+static int signal_process(struct process *p, int sig)
+{
+	if (p->reaped || p->pid <= 0)
+		return -ESRCH;
+	if (p->pidfd >= 0)
+		return syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+	return kill(p->pid, sig) < 0 ? -errno : 0; /* unreaped: still ours */
+}
+
+/* A process the runtime started for a request that failed or was cancelled
+ * (runc killed after it spawned the process): nobody will ever wait for it. */
+static void kill_ghost(int bundle_fd, const char *pidfile, int64_t since_ns)
+{
+	pid_t pid;
+	bool exited;
+	int status;
+	struct timespec when;
+	if (bundle_read_pid(bundle_fd, pidfile, &pid) < 0)
+		return;
+	int fd = reaper_claim(pid, since_ns, &exited, &status, &when);
+	if (fd < 0)
+		return;
+	log_warn("killing pid %d, started for a request that failed", pid);
+	syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+	close(fd);
+	reaper_discard(pid);
 }
 
 /* ---- Create ----------------------------------------------------------- */
@@ -306,7 +362,40 @@ struct create_op {
 	struct ttrpc_call *call;
 	struct container *c;
 	const Containerd__Task__V2__CreateTaskRequest *req; /* the call's; valid until it is answered */
+	int64_t since_ns;
+	int runc_pidfd;
+	struct ttrpc_status failure; /* answered once the runtime state is undone */
 };
+
+static void create_cancelled(struct ttrpc_call *call, void *ud)
+{
+	struct create_op *op = ud;
+	/* containerd gave up on this Create: stop the runtime rather than
+	 * leave a container nobody asked for (create_done undoes it) */
+	if (op->runc_pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, op->runc_pidfd, SIGKILL, NULL, 0);
+}
+
+static void create_fail_end(struct create_op *op)
+{
+	struct container *c = op->c;
+	if (op->runc_pidfd >= 0)
+		close(op->runc_pidfd);
+	if (c->rootfs_mounted)
+		bundle_unmount_rootfs(c->bundle);
+	c->deleted = true;
+	ttrpc_call_fail_status(op->call, &op->failure);
+	container_unref(c);
+	free(op);
+}
+
+static void create_undone(int status, const char *err, const char *out, size_t n, void *ud)
+{
+	struct create_op *op = ud;
+	if (status != 0)
+		log_warn("undo create of %s: %s", op->c->id, err);
+	create_fail_end(op);
+}
 
 static void apply_options(struct container *c, const Google__Protobuf__Any *any,
 			  struct ttrpc_status *st)
@@ -343,24 +432,31 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 	struct create_op *op = ud;
 	struct container *c = op->c;
 	struct process *p = &c->init;
-	struct ttrpc_status st;
 	if (status != 0) {
-		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime create failed: %s", err);
-		goto fail;
+		bool cancelled = ttrpc_call_cancelled(op->call);
+		ttrpc_status_set(&op->failure, cancelled ? TTRPC_DEADLINE_EXCEEDED : TTRPC_UNKNOWN,
+				 "OCI runtime create failed: %s", err);
+		if (!cancelled) { /* the runtime cleaned up after itself */
+			create_fail_end(op);
+			return;
+		}
+		goto fail_started; /* killed midway, it may have left its container */
 	}
 	pid_t pid;
 	int rc = bundle_read_pid(c->bundle_fd, BUNDLE_INIT_PID_FILE, &pid);
 	if (rc < 0) {
-		ttrpc_call_fail(op->call, TTRPC_INTERNAL, "read init.pid of %s: %s", c->id,
-				strerror(-rc));
-		goto fail;
-	}
-	if (pio_after_start(p->io, &st) < 0) {
-		ttrpc_call_fail_status(op->call, &st);
-		track_pid(p, pid);
+		ttrpc_status_set(&op->failure, TTRPC_INTERNAL, "read init.pid of %s: %s", c->id,
+				 strerror(-rc));
 		goto fail_started;
 	}
-	track_pid(p, pid);
+	track_pid(p, pid, op->since_ns);
+	if (ttrpc_call_cancelled(op->call)) {
+		ttrpc_status_set(&op->failure, TTRPC_DEADLINE_EXCEEDED,
+				 "create %s: cancelled before the runtime finished", c->id);
+		goto fail_started;
+	}
+	if (pio_after_start(p->io, &op->failure) < 0)
+		goto fail_started;
 	/* an init that died before anyone started it still needs its exit told */
 	Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
 	Containerd__Events__TaskIO io = CONTAINERD__EVENTS__TASK_IO__INIT;
@@ -379,22 +475,22 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 	Containerd__Task__V2__CreateTaskResponse r = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
 	r.pid = (uint32_t)pid;
 	ttrpc_call_reply(op->call, &r.base);
+	p->announcing = false;
+	if (p->reaped)
+		finalize_exit(p); /* an init that died before anyone started it */
+	if (op->runc_pidfd >= 0)
+		close(op->runc_pidfd);
 	container_unref(c);
 	free(op);
 	return;
 fail_started: {
-	/* Rare (a terminal that never arrived): undo the created container
-	 * before answering, synchronously, so no runtime state outlives it. */
+	/* Undo the runtime's container before answering, without blocking the
+	 * loop: the id stays taken until it is gone. */
 	const char *args[] = {"delete", "--force", c->id, NULL};
-	char e[256];
-	runc_run_sync(&c->runc, args, e, sizeof(e));
+	const int fds[3] = {-1, -1, -1};
+	if (runc_run(shim.loop, &c->runc, args, fds, 0, create_undone, op) < 0)
+		create_fail_end(op);
 }
-fail:
-	if (c->rootfs_mounted)
-		bundle_unmount_rootfs(c->bundle);
-	c->deleted = true;
-	container_unref(c);
-	free(op);
 }
 
 static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
@@ -427,12 +523,15 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	c->bundle_fd = open(req->bundle, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	c->init.c = c;
 	c->init.state = PROC_CREATED;
+	c->init.pidfd = -1;
+	c->init.announcing = true;
 	c->refs = 1;
 	c->next = shim.containers;
 	shim.containers = c;
 	op->call = call;
 	op->c = c;
 	op->req = req;
+	op->runc_pidfd = -1;
 	if (c->bundle_fd < 0) {
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "create %s: open bundle %s: %s", req->id,
 				req->bundle, strerror(errno));
@@ -502,12 +601,15 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	args[n] = NULL;
 	int fds[3];
 	pio_child_fds(p->io, fds);
+	op->since_ns = reaper_now_ns();
 	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, RUNC_STDIO_TO_CONTAINER, create_done, op);
 	if (pid < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "create %s: run %s: %s", c->id, c->runc.binary,
 				strerror(-pid));
 		goto fail_mounted;
 	}
+	op->runc_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	ttrpc_call_on_cancel(call, create_cancelled, op);
 	return;
 fail_mounted:
 	if (c->rootfs_mounted)
@@ -520,12 +622,30 @@ fail:
 
 /* ---- Start ------------------------------------------------------------ */
 
+/* A runtime call on behalf of one request. When the request is cancelled
+ * (its deadline passed, or its connection died) the runtime is killed, as
+ * go-runc's CommandContext does: nothing acts for a caller who gave up, and a
+ * hung runtime holds nothing past its caller's deadline. */
 struct proc_op {
 	struct ttrpc_call *call;
 	struct process *p;
+	struct proc_op *next; /* in p->ops */
+	int runc_pidfd;
+	int64_t since_ns;
 	char path[PATH_MAX]; /* a temp file to remove when done */
 	uint32_t signal;
 };
+
+static void proc_op_kill(struct proc_op *op)
+{
+	if (op->runc_pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, op->runc_pidfd, SIGKILL, NULL, 0);
+}
+
+static void proc_op_cancelled(struct ttrpc_call *call, void *ud)
+{
+	proc_op_kill(ud);
+}
 
 static struct proc_op *proc_op_new(struct ttrpc_call *call, struct process *p)
 {
@@ -536,17 +656,63 @@ static struct proc_op *proc_op_new(struct ttrpc_call *call, struct process *p)
 	}
 	op->call = call;
 	op->p = p;
+	op->runc_pidfd = -1;
+	op->next = p->ops;
+	p->ops = op;
 	container_ref(p->c);
-	p->busy = true;
+	p->busy++;
+	ttrpc_call_on_cancel(call, proc_op_cancelled, op);
 	return op;
+}
+
+/* Runs the runtime for op; its pidfd lets a cancel kill exactly that child. */
+static pid_t proc_op_run(struct proc_op *op, const char *const *args, const int fds[3],
+			 unsigned flags, runc_done_fn done)
+{
+	op->since_ns = reaper_now_ns();
+	pid_t pid = runc_run(shim.loop, &op->p->c->runc, args, fds, flags, done, op);
+	if (pid > 0) {
+		op->runc_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (ttrpc_call_cancelled(op->call))
+			proc_op_kill(op);
+	}
+	return pid;
+}
+
+static void delete_init(struct ttrpc_call *call, struct container *c);
+
+static void delete_cancelled(struct ttrpc_call *call, void *ud)
+{
+	struct container *c = ud;
+	if (c->delete_call == call) {
+		c->delete_call = NULL;
+		ttrpc_call_fail(call, TTRPC_CANCELLED, "delete %s: cancelled", c->id);
+	}
 }
 
 static void proc_op_end(struct proc_op *op)
 {
-	op->p->busy = false;
+	struct process *p = op->p;
+	struct container *c = p->c;
+	for (struct proc_op **pp = &p->ops; *pp; pp = &(*pp)->next) {
+		if (*pp == op) {
+			*pp = op->next;
+			break;
+		}
+	}
+	p->busy--;
+	if (op->runc_pidfd >= 0)
+		close(op->runc_pidfd);
 	if (op->path[0])
 		unlink(op->path);
-	container_unref(op->p->c);
+	if (!p->busy && !p->exec_id && c->delete_call && !c->deleted) {
+		/* a Delete waited for the runtime calls on a dead init to end */
+		struct ttrpc_call *call = c->delete_call;
+		c->delete_call = NULL;
+		ttrpc_call_on_cancel(call, NULL, NULL);
+		delete_init(call, c);
+	}
+	container_unref(c);
 	free(op);
 }
 
@@ -555,14 +721,18 @@ static void start_init_done(int status, const char *err, const char *out, size_t
 	struct proc_op *op = ud;
 	struct process *p = op->p;
 	struct container *c = p->c;
+	p->announcing = false;
 	if (status != 0) {
 		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime start failed: %s", err);
+		if (p->reaped)
+			finalize_exit(p); /* the init died while runc start failed */
 		proc_op_end(op);
 		return;
 	}
 	if (p->state == PROC_CREATED)
 		p->state = PROC_RUNNING;
-	oom_watch_start(c);
+	if (!p->reaped) /* a reaped pid's /proc/<pid>/cgroup may be another's */
+		oom_watch_start(c);
 	Containerd__Events__TaskStart ev = CONTAINERD__EVENTS__TASK_START__INIT;
 	ev.container_id = c->id;
 	ev.pid = (uint32_t)p->pid;
@@ -582,8 +752,19 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 	struct process *p = op->p;
 	struct container *c = p->c;
 	struct ttrpc_status st;
+	char name[PATH_MAX];
+	snprintf(name, sizeof(name), "%s.pid", p->exec_id);
+	p->announcing = false;
+	if (status == 0 && ttrpc_call_cancelled(op->call)) {
+		status = -1;
+		err = "cancelled before the runtime finished";
+	}
 	if (status != 0) {
 		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime exec failed: %s", err);
+		/* runc killed (cancelled) after it spawned the process: a ghost
+		 * nobody would wait for or see */
+		kill_ghost(c->bundle_fd, name, op->since_ns);
+		unlinkat(c->bundle_fd, name, 0);
 		pio_free(p->io);
 		p->io = NULL;
 		/* it never ran: it is over, and whoever waits for it learns so */
@@ -594,8 +775,6 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 		proc_op_end(op);
 		return;
 	}
-	char name[PATH_MAX];
-	snprintf(name, sizeof(name), "%s.pid", p->exec_id);
 	pid_t pid;
 	int rc = bundle_read_pid(c->bundle_fd, name, &pid);
 	if (rc < 0) {
@@ -607,7 +786,7 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 		log_warn("exec %s: %s", p->exec_id, st.message);
 	if (p->state == PROC_CREATED)
 		p->state = PROC_RUNNING;
-	track_pid(p, pid);
+	track_pid(p, pid, op->since_ns);
 	Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
 	ev.container_id = c->id;
 	ev.exec_id = p->exec_id;
@@ -625,7 +804,7 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 static void start_exec(struct ttrpc_call *call, struct process *p)
 {
 	struct container *c = p->c;
-	if (c->init.state != PROC_RUNNING && c->init.state != PROC_CREATED) {
+	if ((c->init.state != PROC_RUNNING && c->init.state != PROC_CREATED) || c->init.reaped) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
 				"exec %s: container %s is not running", p->exec_id, c->id);
 		return;
@@ -639,8 +818,12 @@ static void start_exec(struct ttrpc_call *call, struct process *p)
 		return;
 	}
 	struct proc_op *op = proc_op_new(call, p);
-	if (!op)
+	if (!op) {
+		pio_free(p->io);
+		p->io = NULL;
 		return;
+	}
+	p->announcing = true;
 	char spec_name[PATH_MAX];
 	snprintf(spec_name, sizeof(spec_name), ".%s-process.json", p->exec_id);
 	int rc = bundle_write_file_atomic(c->bundle_fd, spec_name, p->spec, p->spec_len, 0600);
@@ -649,6 +832,7 @@ static void start_exec(struct ttrpc_call *call, struct process *p)
 				strerror(-rc));
 		pio_free(p->io);
 		p->io = NULL;
+		p->announcing = false;
 		proc_op_end(op);
 		return;
 	}
@@ -671,13 +855,13 @@ static void start_exec(struct ttrpc_call *call, struct process *p)
 	args[n] = NULL;
 	int fds[3];
 	pio_child_fds(p->io, fds);
-	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, RUNC_STDIO_TO_CONTAINER,
-			       start_exec_done, op);
+	pid_t pid = proc_op_run(op, args, fds, RUNC_STDIO_TO_CONTAINER, start_exec_done);
 	if (pid < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "exec %s: run %s: %s", p->exec_id,
 				c->runc.binary, strerror(-pid));
 		pio_free(p->io);
 		p->io = NULL;
+		p->announcing = false;
 		proc_op_end(op);
 	}
 }
@@ -698,15 +882,22 @@ static void task_start(struct ttrpc_call *call, const ProtobufCMessage *m, void 
 		start_exec(call, p);
 		return;
 	}
+	if (p->reaped) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "start %s: process is stopped",
+				c->id);
+		return;
+	}
 	struct proc_op *op = proc_op_new(call, p);
 	if (!op)
 		return;
+	p->announcing = true;
 	const char *args[] = {"start", c->id, NULL};
 	const int fds[3] = {-1, -1, -1};
-	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, 0, start_init_done, op);
+	pid_t pid = proc_op_run(op, args, fds, 0, start_init_done);
 	if (pid < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "start %s: run %s: %s", c->id, c->runc.binary,
 				strerror(-pid));
+		p->announcing = false;
 		proc_op_end(op);
 	}
 }
@@ -822,6 +1013,11 @@ static void pids_done(int status, const char *err, const char *out, size_t n, vo
 				anys[i].type_url = "containerd.runc.v1.ProcessDetails";
 				anys[i].value.len = containerd__runc__v1__process_details__get_packed_size(&d);
 				bufs[i] = malloc(anys[i].value.len + 1);
+				if (!bufs[i]) {
+					ttrpc_call_fail(op->call, TTRPC_RESOURCE_EXHAUSTED,
+							"out of memory");
+					goto out;
+				}
 				containerd__runc__v1__process_details__pack(&d, bufs[i]);
 				anys[i].value.data = bufs[i];
 				infos[i].info = &anys[i];
@@ -850,7 +1046,7 @@ static void run_simple(struct ttrpc_call *call, struct process *p, const char *c
 	if (!op)
 		return;
 	const int fds[3] = {-1, -1, -1};
-	pid_t pid = runc_run(shim.loop, &p->c->runc, args, fds, flags, done, op);
+	pid_t pid = proc_op_run(op, args, fds, flags, done);
 	if (pid < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "%s %s: run %s: %s", args[0], p->c->id,
 				p->c->runc.binary, strerror(-pid));
@@ -983,11 +1179,13 @@ static void task_update(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	snprintf(path, sizeof(path), "%s/%s", c->bundle, name);
 	const char *args[] = {"update", "--resources", path, c->id, NULL};
 	struct proc_op *op = proc_op_new(call, &c->init);
-	if (!op)
+	if (!op) {
+		unlinkat(c->bundle_fd, name, 0);
 		return;
+	}
 	snprintf(op->path, sizeof(op->path), "%s", path);
 	const int fds[3] = {-1, -1, -1};
-	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, 0, plain_done, op);
+	pid_t pid = proc_op_run(op, args, fds, 0, plain_done);
 	if (pid < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "update %s: %s", c->id, strerror(-pid));
 		proc_op_end(op);
@@ -1084,7 +1282,7 @@ static void task_checkpoint(struct ttrpc_call *call, const ProtobufCMessage *m, 
 		goto out;
 	snprintf(op->path, sizeof(op->path), "%s", image);
 	const int fds[3] = {-1, -1, -1};
-	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, 0, checkpoint_done, op);
+	pid_t pid = proc_op_run(op, args, fds, 0, checkpoint_done);
 	if (pid < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "checkpoint %s: %s", c->id, strerror(-pid));
 		op->path[0] = '\0';
@@ -1141,8 +1339,8 @@ static void task_kill(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 					p->exec_id);
 			return;
 		}
-		/* a pid not yet reaped cannot have been reused: signal it directly */
-		if (p->reaped || p->state == PROC_STOPPED || kill(p->pid, (int)req->signal) < 0) {
+		/* through its pidfd: never another process that got the pid */
+		if (p->state == PROC_STOPPED || signal_process(p, (int)req->signal) < 0) {
 			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "kill %s: process already finished",
 					p->exec_id);
 			return;
@@ -1180,6 +1378,13 @@ static void task_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 		ttrpc_call_fail_status(call, &st);
 		return;
 	}
+	if (strcmp(req->exec_id, "init") == 0 || strcmp(req->exec_id, "shim") == 0) {
+		/* its pid file would be the bundle's own init.pid / shim.pid */
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT,
+				"exec id %s: reserved (the bundle's %s.pid)", req->exec_id,
+				req->exec_id);
+		return;
+	}
 	if (find_exec(c, req->exec_id)) {
 		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "id %s: already exists", req->exec_id);
 		return;
@@ -1193,22 +1398,34 @@ static void task_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "exec %s: no process spec", req->exec_id);
 		return;
 	}
+	/* the process runs with the request's terminal, whatever its spec says,
+	 * as in the Go shim (containerd's client sets only the request's) */
+	char *spec = NULL;
+	size_t spec_len = 0;
+	int rc = bundle_process_set_terminal((const char *)req->spec->value.data,
+					     req->spec->value.len, req->terminal, &spec, &spec_len, &st);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			ttrpc_status_set(&st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		ttrpc_call_fail(call, st.code, "exec %s: %s", req->exec_id, st.message);
+		return;
+	}
 	struct process *p = calloc(1, sizeof(*p));
 	if (!p) {
+		free(spec);
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
 	p->c = c;
+	p->pidfd = -1;
 	p->exec_id = strdup(req->exec_id);
 	p->state = PROC_CREATED;
 	p->stdin_path = strdup(req->stdin ? req->stdin : "");
 	p->stdout_path = strdup(req->stdout ? req->stdout : "");
 	p->stderr_path = strdup(req->stderr ? req->stderr : "");
 	p->terminal = req->terminal;
-	p->spec = malloc(req->spec->value.len);
-	p->spec_len = req->spec->value.len;
-	if (p->spec)
-		memcpy(p->spec, req->spec->value.data, p->spec_len);
+	p->spec = spec;
+	p->spec_len = spec_len;
 	p->next = c->execs;
 	c->execs = p;
 	Containerd__Events__TaskExecAdded ev = CONTAINERD__EVENTS__TASK_EXEC_ADDED__INIT;
@@ -1270,7 +1487,7 @@ static void delete_init_done(int status, const char *err, const char *out, size_
 		return;
 	}
 	if (p->pid && !p->reaped)
-		reaper_unwatch(p->pid); /* a created init killed by delete: nobody waits for it */
+		reaper_discard(p->pid); /* a created init killed by delete: nobody waits for it */
 	pio_free(p->io);
 	p->io = NULL;
 	if (c->rootfs_mounted) {
@@ -1300,6 +1517,21 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	struct process *p;
 	if (!lookup(call, req->id, req->exec_id, &c, &p))
 		return;
+	if (c->delete_call) {
+		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "delete %s: already in progress",
+				c->id);
+		return;
+	}
+	if (p->busy && !p->exec_id && p->reaped) {
+		/* The init is gone: whatever the runtime is still doing to it
+		 * (a hung kill, ps or update) acts on nothing. Stop those calls
+		 * and delete once they ended, rather than refuse. */
+		for (struct proc_op *op = p->ops; op; op = op->next)
+			proc_op_kill(op);
+		c->delete_call = call;
+		ttrpc_call_on_cancel(call, delete_cancelled, c);
+		return;
+	}
 	if (p->busy) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "delete %s: an operation is in progress",
 				pname(p));
@@ -1327,6 +1559,12 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 		free(p);
 		return;
 	}
+	delete_init(call, c);
+}
+
+static void delete_init(struct ttrpc_call *call, struct container *c)
+{
+	struct process *p = &c->init;
 	if (p->state != PROC_STOPPED && p->state != PROC_CREATED) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
 				"delete %s: cannot delete a running process", c->id);
@@ -1336,6 +1574,11 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 		if (e->state != PROC_STOPPED && e->state != PROC_CREATED) {
 			ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
 					"delete %s: exec %s is still running", c->id, e->exec_id);
+			return;
+		}
+		if (e->busy) { /* an exec Start in flight would outlive its container */
+			ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION,
+					"delete %s: exec %s is starting", c->id, e->exec_id);
 			return;
 		}
 	}

@@ -93,6 +93,18 @@ assert_shim_binary "$id"
 for i in 1 2 3 4 5; do
 	ctr task exec --exec-id "warm$i" "$id" true </dev/null
 done
+# the baseline once the last warm-up's transient fds (its Delete, its runc calls) are gone:
+# the same count three times 0.2 s apart
+stable_fds() {
+	local a b c
+	a=$(fd_count "$shim")
+	sleep 0.2
+	b=$(fd_count "$shim")
+	sleep 0.2
+	c=$(fd_count "$shim")
+	[ "$a" = "$b" ] && [ "$b" = "$c" ]
+}
+wait_for 5 "shim fd count settled" stable_fds
 fds0=$(fd_count "$shim")
 fdl0=$(fd_list "$shim")
 rss0=$(rss_kb "$shim")

@@ -795,3 +795,36 @@ Test(address, path_clean_matches_go)
 		cr_assert_str_eq(out, cases[i][1], "clean(\"%s\")", cases[i][0]);
 	}
 }
+
+/* Exec specs: "terminal" follows the request, as the Go shim sets it; every
+ * other member survives byte for byte in meaning (numbers as written). */
+Test(spec, process_terminal_follows_the_request)
+{
+	const char in[] = "{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},"
+			  "\"args\":[\"sh\",\"-c\",\"echo \\\"hi\\\"/\\u00e9\"],"
+			  "\"env\":[],\"cwd\":\"/\",\"oomScoreAdj\":-998,\"big\":12345678901234567890,"
+			  "\"noNewPrivileges\":true,\"x\":null}";
+	char *out = NULL;
+	size_t n = 0;
+	struct ttrpc_status st;
+	cr_assert_eq(bundle_process_set_terminal(in, strlen(in), true, &out, &n, &st), 0);
+	cr_assert_str_eq(out, "{\"terminal\":true,\"user\":{\"uid\":0,\"gid\":0},"
+			      "\"args\":[\"sh\",\"-c\",\"echo \\\"hi\\\"/\xc3\xa9\"],"
+			      "\"env\":[],\"cwd\":\"/\",\"oomScoreAdj\":-998,"
+			      "\"big\":12345678901234567890,\"noNewPrivileges\":true,\"x\":null}");
+	cr_assert_eq(n, strlen(out));
+	free(out);
+	/* absent: appended */
+	const char bare[] = "{\"args\":[\"true\"]}";
+	cr_assert_eq(bundle_process_set_terminal(bare, strlen(bare), false, &out, &n, NULL), 0);
+	cr_assert_str_eq(out, "{\"args\":[\"true\"],\"terminal\":false}");
+	free(out);
+	const char *bad[] = {"[1]", "{\"a\":", "", "\"s\""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		out = NULL;
+		cr_assert_eq(bundle_process_set_terminal(bad[i], strlen(bad[i]), true, &out, &n, &st),
+			     -EBADMSG, "%s", bad[i]);
+		cr_assert_eq(st.code, TTRPC_INVALID_ARGUMENT);
+		cr_assert_null(out);
+	}
+}
