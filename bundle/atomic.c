@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,8 +49,8 @@ static int fsync_dir(int dirfd)
 	return r;
 }
 
-int bundle_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
-			     mode_t mode)
+static int write_file(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+		      bool durable)
 {
 	static unsigned int counter;
 	char tmp[NAME_MAX + 1];
@@ -72,7 +73,7 @@ int bundle_write_file_atomic(int dirfd, const char *name, const void *data, size
 	r = write_all(fd, data, len);
 	if (r == 0 && fchmod(fd, mode & 07777) < 0)
 		r = -errno;
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
@@ -82,7 +83,19 @@ int bundle_write_file_atomic(int dirfd, const char *name, const void *data, size
 		unlinkat(dirfd, tmp, 0);
 		return r;
 	}
-	return fsync_dir(dirfd);
+	return durable ? fsync_dir(dirfd) : 0;
+}
+
+int bundle_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
+			     mode_t mode)
+{
+	return write_file(dirfd, name, data, len, mode, true);
+}
+
+int bundle_write_file_volatile(int dirfd, const char *name, const void *data, size_t len,
+			       mode_t mode)
+{
+	return write_file(dirfd, name, data, len, mode, false);
 }
 
 int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_t max)

@@ -13,6 +13,12 @@
 int bundle_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
 			     mode_t mode);
 
+/* The same without the two fsyncs: for files a reader takes right away and
+ * nothing needs after a crash (an exec's process.json, an update's resources),
+ * so no request waits on a busy disk for them. Still atomic for readers. */
+int bundle_write_file_volatile(int dirfd, const char *name, const void *data, size_t len,
+			       mode_t mode);
+
 /* Reads the regular file name (resolved like openat) into a new NUL-terminated
  * buffer *out (free() it), its length (without the NUL) in *len if len is not
  * NULL. Files larger than max bytes are refused with -EFBIG; a non-regular file

@@ -826,7 +826,7 @@ static void start_exec(struct ttrpc_call *call, struct process *p)
 	p->announcing = true;
 	char spec_name[PATH_MAX];
 	snprintf(spec_name, sizeof(spec_name), ".%s-process.json", p->exec_id);
-	int rc = bundle_write_file_atomic(c->bundle_fd, spec_name, p->spec, p->spec_len, 0600);
+	int rc = bundle_write_file_volatile(c->bundle_fd, spec_name, p->spec, p->spec_len, 0600);
 	if (rc < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "exec %s: write process spec: %s", p->exec_id,
 				strerror(-rc));
@@ -1168,7 +1168,7 @@ static void task_update(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	static unsigned long seq;
 	char name[64];
 	snprintf(name, sizeof(name), ".update-%lu.json", ++seq);
-	int rc = bundle_write_file_atomic(c->bundle_fd, name, req->resources->value.data,
+	int rc = bundle_write_file_volatile(c->bundle_fd, name, req->resources->value.data,
 					  req->resources->value.len, 0600);
 	if (rc < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "update %s: write resources: %s", c->id,

@@ -10,6 +10,7 @@
 #   - a hung `runc kill` does not wedge Delete once the init is dead;
 #   - Delete of the init is refused while an exec's Start is in flight (it used to
 #     free the container under the exec: a use-after-free), and succeeds after;
+#   - an exec fsyncs nothing but its exit record;
 #   - exec ids "init" and "shim" are refused (their pid files are the bundle's own);
 #   - the exit record is on disk at the reap, before the output drains: a shim killed
 #     while output waits for a reader still reports the status.
@@ -82,6 +83,19 @@ start_task "$id"
 bundle=$(e2e_bundle "$id")
 init=$(e2e_task_pid "$id")
 assert_shim_binary "$id"
+
+check "an exec syncs only its exit record to disk (its process.json needs no fsync)"
+shim=$(e2e_shim_pid "$id")
+strace -f -qq -e trace=fsync,fdatasync -o "$E2E_TMP/fsync.trace" -p "$shim" &
+tracer=$!
+wait_for 5 "strace attached to shim $shim" grep -q 'TracerPid:.[1-9]' "/proc/$shim/status"
+for i in 1 2 3; do
+	ctr task exec --exec-id "sync$i" "$id" true </dev/null
+done
+kill -INT "$tracer" # strace, started by this test, detaches
+wait "$tracer" || true
+assert_eq 6 "$(grep -c 'fsync(' "$E2E_TMP/fsync.trace")" \
+	"fsyncs for 3 execs (each exit record: the file and its directory)"
 
 check "reserved exec ids"
 for x in init shim; do
