@@ -1543,7 +1543,6 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 					"delete %s: cannot delete a running process", p->exec_id);
 			return;
 		}
-		reply_delete(call, p);
 		for (struct process **pp = &c->execs; *pp; pp = &(*pp)->next) {
 			if (*pp == p) {
 				*pp = p->next;
@@ -1555,8 +1554,12 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 		unlinkat(c->bundle_fd, name, 0);
 		/* its status is reported now: nothing reads the record again */
 		bundle_exit_remove(c->bundle_fd, p->exec_id);
+		/* everything of it is released before the caller hears so */
+		struct process gone = {.c = c, .pid = p->pid, .exit_status = p->exit_status,
+				       .exited_at = p->exited_at};
 		free_process_fields(p);
 		free(p);
+		reply_delete(call, &gone);
 		return;
 	}
 	delete_init(call, c);
