@@ -201,6 +201,18 @@ fd_settled() {
 	done
 	fd_count "$shim"
 }
+# the baseline once the shim closed the connections of the calls above (it closes one
+# when it reads the peer's EOF): the same count three times 0.2 s apart
+stable_fds() {
+	local a b c
+	a=$(fd_count "$shim")
+	sleep 0.2
+	b=$(fd_count "$shim")
+	sleep 0.2
+	c=$(fd_count "$shim")
+	[ "$a" = "$b" ] && [ "$b" = "$c" ]
+}
+wait_for 5 "shim fd count settled" stable_fds
 fds_before=$(fd_count "$shim")
 for i in $(seq 0 44); do
 	case $((i % 9)) in
