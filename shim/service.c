@@ -948,6 +948,11 @@ static void task_wait(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 	struct process *p;
 	if (!lookup(call, req->id, req->exec_id, &c, &p))
 		return;
+	/* a Wait may last as long as the process: keep it off the in-flight cap */
+	if (ttrpc_call_park(call) < 0) {
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "wait %s: too many waits", pname(p));
+		return;
+	}
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (!w) {
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");

@@ -3,6 +3,8 @@
 #include "envelope.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,4 +313,241 @@ bool ttrpc_utf8_valid(const char *s)
 		p += n + 1;
 	}
 	return true;
+}
+
+bool ttrpc_utf8_valid_n(const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n;
+	while (p < end) {
+		unsigned c = *p;
+		int k;
+		uint32_t cp;
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (end - p <= k)
+			return false;
+		for (int i = 1; i <= k; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		p += k + 1;
+	}
+	return true;
+}
+
+/* ---- Request parsing, with gogo/protobuf's table decoder's rules ---- */
+
+#define GO_EOF "unexpected EOF"
+
+/* gogo's decodeVarint: at most 10 bytes; anything else is a truncation. */
+static bool go_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	const uint8_t *p = *pp;
+	uint64_t r = 0;
+	for (int i = 0; i < 10; i++) {
+		if (p >= end)
+			return false;
+		uint8_t c = *p++;
+		r |= (uint64_t)(c & 0x7f) << (7 * i);
+		if (!(c & 0x80)) {
+			*pp = p;
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* gogo's skipField (groups skipped up to their matching end). NULL on success,
+ * else the error text. */
+static const char *go_skip(const uint8_t **pp, const uint8_t *end, int wt, char *err, size_t errlen)
+{
+	uint64_t v;
+	switch (wt) {
+	case WT_VARINT:
+		return go_varint(pp, end, &v) ? NULL : GO_EOF;
+	case WT_I64:
+	case WT_I32: {
+		size_t k = wt == WT_I64 ? 8 : 4;
+		if ((size_t)(end - *pp) < k)
+			return GO_EOF;
+		*pp += k;
+		return NULL;
+	}
+	case WT_LEN:
+		if (!go_varint(pp, end, &v) || v > (uint64_t)(end - *pp))
+			return GO_EOF;
+		*pp += v;
+		return NULL;
+	case 3: { /* start group: find the unpaired end group */
+		int depth = 1;
+		while (depth > 0) {
+			uint64_t key;
+			if (!go_varint(pp, end, &key))
+				return GO_EOF;
+			int w = (int)(key & 7);
+			if (w == 3) {
+				depth++;
+			} else if (w == 4) {
+				depth--;
+			} else if (w == 6 || w == 7) {
+				return GO_EOF;
+			} else if (go_skip(pp, end, w, err, errlen)) {
+				return GO_EOF;
+			}
+		}
+		return NULL;
+	}
+	default:
+		snprintf(err, errlen, "proto: can't skip unknown wire type %d", wt);
+		return err;
+	}
+}
+
+/* One length-delimited string field; invalid UTF-8 is remembered in *later
+ * (first one wins) and parsing goes on, as gogo does for proto3 strings. */
+static const char *go_string(const uint8_t **pp, const uint8_t *end, struct ttrpc_slice *out,
+			     const char *name, const char **later)
+{
+	uint64_t v;
+	if (!go_varint(pp, end, &v) || v > (uint64_t)(end - *pp))
+		return GO_EOF;
+	out->p = *pp;
+	out->n = (size_t)v;
+	*pp += v;
+	if (!*later && !ttrpc_utf8_valid_n(out->p, out->n))
+		*later = name;
+	return NULL;
+}
+
+static const char *parse_kv(const uint8_t *p, const uint8_t *end, struct ttrpc_slice kv[2],
+			    const char **bad_utf8, char *err, size_t errlen)
+{
+	kv[0] = kv[1] = (struct ttrpc_slice){(const uint8_t *)"", 0};
+	while (p < end) {
+		uint64_t key;
+		if (!go_varint(&p, end, &key))
+			return GO_EOF;
+		uint64_t field = key >> 3;
+		int wt = (int)(key & 7);
+		const char *e;
+		if (field == 0) {
+			snprintf(err, errlen, "proto: ttrpc.KeyValue: illegal tag 0 (wire type %d)", wt);
+			return err;
+		}
+		if ((field == 1 || field == 2) && wt == WT_LEN)
+			e = go_string(&p, end, &kv[field - 1], field == 1 ? ".key" : ".value", bad_utf8);
+		else
+			e = go_skip(&p, end, wt, err, errlen);
+		if (e)
+			return e;
+	}
+	return NULL;
+}
+
+static const char *parse_request(const uint8_t *p, size_t n, struct ttrpc_env_req *r, char *err,
+				 size_t errlen)
+{
+	const uint8_t *end = p + n;
+	const char *later = NULL;
+	memset(r, 0, offsetof(struct ttrpc_env_req, md));
+	r->service = r->method = r->payload = (struct ttrpc_slice){(const uint8_t *)"", 0};
+	while (p < end) {
+		uint64_t key, v;
+		if (!go_varint(&p, end, &key))
+			return GO_EOF;
+		uint64_t field = key >> 3;
+		int wt = (int)(key & 7);
+		const char *e = NULL;
+		if (field == 0) {
+			snprintf(err, errlen, "proto: ttrpc.Request: illegal tag 0 (wire type %d)", wt);
+			return err;
+		}
+		if (field == 1 && wt == WT_LEN) {
+			e = go_string(&p, end, &r->service, ".service", &later);
+		} else if (field == 2 && wt == WT_LEN) {
+			e = go_string(&p, end, &r->method, ".method", &later);
+		} else if (field == 3 && wt == WT_LEN) {
+			if (!go_varint(&p, end, &v) || v > (uint64_t)(end - p))
+				return GO_EOF;
+			r->payload = (struct ttrpc_slice){p, (size_t)v};
+			p += v;
+		} else if (field == 4 && wt == WT_VARINT) {
+			if (!go_varint(&p, end, &v))
+				return GO_EOF;
+			r->timeout_nano = (int64_t)v;
+		} else if (field == 5 && wt == WT_LEN) {
+			if (!go_varint(&p, end, &v) || v > (uint64_t)(end - p))
+				return GO_EOF;
+			struct ttrpc_slice kv[2];
+			const char *bad = NULL;
+			e = parse_kv(p, p + v, kv, &bad, err, errlen);
+			if (!e && bad) {
+				/* a KeyValue's own error ends the parse at once */
+				snprintf(err, errlen, "proto: field \"%s\" contains invalid UTF-8", bad);
+				return err;
+			}
+			if (!e) {
+				if (r->n_md < TTRPC_METADATA_MAX) {
+					r->md[r->n_md][0] = kv[0];
+					r->md[r->n_md][1] = kv[1];
+				}
+				r->n_md++;
+				r->md_bytes += kv[0].n + kv[1].n;
+			}
+			p += v;
+		} else {
+			e = go_skip(&p, end, wt, err, errlen);
+		}
+		if (e)
+			return e;
+	}
+	if (later) {
+		snprintf(err, errlen, "proto: field \"%s\" contains invalid UTF-8", later);
+		return err;
+	}
+	return NULL;
+}
+
+int ttrpc_env_parse_request(const uint8_t *p, size_t n, struct ttrpc_env_req *r, char *err,
+			    size_t errlen)
+{
+	const char *e = parse_request(p, n, r, err, errlen);
+	if (!e)
+		return 0;
+	if (e != err)
+		snprintf(err, errlen, "%s", e);
+	return -EBADMSG;
+}
+
+bool ttrpc_env_truncated(const uint8_t *p, size_t n)
+{
+	const uint8_t *end = p + n;
+	char err[64];
+	while (p < end) {
+		uint64_t key;
+		if (!go_varint(&p, end, &key))
+			return true;
+		const char *e = go_skip(&p, end, (int)(key & 7), err, sizeof(err));
+		if (e)
+			return e == (const char *)GO_EOF || strcmp(e, GO_EOF) == 0;
+	}
+	return false;
 }

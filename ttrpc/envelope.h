@@ -23,3 +23,27 @@ struct ttrpc_obuf *ttrpc_env_data(uint32_t stream_id, uint8_t flags, const Proto
 int ttrpc_env_parse_response(const uint8_t *p, size_t n, const uint8_t **payload, size_t *plen,
 			     struct ttrpc_status *st);
 bool ttrpc_utf8_valid(const char *s);
+bool ttrpc_utf8_valid_n(const uint8_t *s, size_t n);
+
+/* A Request envelope, parsed in place: every slice points into the frame. */
+struct ttrpc_slice {
+	const uint8_t *p;
+	size_t n;
+};
+struct ttrpc_env_req {
+	struct ttrpc_slice service, method, payload;
+	int64_t timeout_nano;
+	size_t n_md;	 /* metadata pairs seen (all of them) */
+	size_t md_bytes; /* key and value bytes of all pairs */
+	struct ttrpc_slice md[TTRPC_METADATA_MAX][2]; /* the first TTRPC_METADATA_MAX pairs */
+};
+/* Parses a Request as ttrpc 1.1.1's decoder (gogo/protobuf) does: last value
+ * wins, unknown fields and fields of the wrong wire type are skipped. Nothing is
+ * allocated, so a hostile envelope costs one walk. Returns 0, or -EBADMSG with
+ * err set to Go's error text ("unexpected EOF", "proto: field \".service\"
+ * contains invalid UTF-8", ...). */
+int ttrpc_env_parse_request(const uint8_t *p, size_t n, struct ttrpc_env_req *r, char *err,
+			    size_t errlen);
+/* True when p is a message whose top-level fields run past its end: what
+ * gogo-generated decoders (containerd's API) report as "unexpected EOF". */
+bool ttrpc_env_truncated(const uint8_t *p, size_t n);

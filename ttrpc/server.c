@@ -6,7 +6,6 @@
 #include "envelope.h"
 #include "poller.h"
 #include "ttrpc.h"
-#include "ttrpc/ttrpc.pb-c.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -41,7 +40,8 @@ struct sconn {
 	struct ttrpc_conn c; /* first: epoll data.ptr */
 	struct ttrpc_server *srv;
 	struct sconn *prev, *next;
-	unsigned inflight;
+	unsigned inflight; /* calls not yet freed, parked ones included */
+	unsigned parked;
 	bool dead;
 };
 
@@ -51,10 +51,14 @@ struct ttrpc_call {
 	struct ttrpc_call *prev, *next;
 	const struct service *svc;
 	const ProtobufCMethodDescriptor *method;
-	Ttrpc__Request *env; /* owns service/method/metadata strings */
+	const char *service, *method_name; /* in this allocation, after the struct */
+	struct ttrpc_kv *md;		    /* likewise */
+	size_t n_md;
+	int64_t timeout_nano;
 	ProtobufCMessage *req;
 	uint32_t stream_id;
 	uint8_t req_flags;
+	bool parked;
 	bool answered;	/* a final Response has been queued (or cannot be) */
 	bool cancelled;
 	bool cancel_pending;
@@ -290,6 +294,8 @@ static void call_free(struct ttrpc_call *call)
 	call_unlink(call);
 	if (call->conn) {
 		call->conn->inflight--;
+		if (call->parked)
+			call->conn->parked--;
 		struct sconn *sc = call->conn;
 		call->conn = NULL;
 		struct ttrpc_server *s = sc->srv;
@@ -300,8 +306,6 @@ static void call_free(struct ttrpc_call *call)
 	}
 	if (call->req)
 		protobuf_c_message_free_unpacked(call->req, NULL);
-	if (call->env)
-		ttrpc__request__free_unpacked(call->env, NULL);
 	free(call);
 }
 
@@ -420,36 +424,46 @@ bool ttrpc_call_cancelled(const struct ttrpc_call *call)
 
 int64_t ttrpc_call_timeout_nano(const struct ttrpc_call *call)
 {
-	return call->env->timeout_nano;
+	return call->timeout_nano;
+}
+
+int ttrpc_call_park(struct ttrpc_call *call)
+{
+	if (call->parked || !call->conn)
+		return 0;
+	if (call->conn->parked >= TTRPC_CONN_MAX_PARKED)
+		return -ENOSPC;
+	call->parked = true;
+	call->conn->parked++;
+	return 0;
 }
 
 size_t ttrpc_call_metadata_count(const struct ttrpc_call *call)
 {
-	return call->env->n_metadata;
+	return call->n_md;
 }
 
 struct ttrpc_kv ttrpc_call_metadata_at(const struct ttrpc_call *call, size_t i)
 {
-	const Ttrpc__KeyValue *kv = call->env->metadata[i];
-	return (struct ttrpc_kv){kv->key, kv->value};
+	return call->md[i];
 }
 
 const char *ttrpc_call_metadata_get(const struct ttrpc_call *call, const char *key)
 {
-	for (size_t i = 0; i < call->env->n_metadata; i++)
-		if (strcasecmp(call->env->metadata[i]->key, key) == 0)
-			return call->env->metadata[i]->value;
+	for (size_t i = 0; i < call->n_md; i++)
+		if (strcasecmp(call->md[i].key, key) == 0)
+			return call->md[i].value;
 	return NULL;
 }
 
 const char *ttrpc_call_method(const struct ttrpc_call *call)
 {
-	return call->env->method;
+	return call->method_name;
 }
 
 const char *ttrpc_call_service(const struct ttrpc_call *call)
 {
-	return call->env->service;
+	return call->service;
 }
 
 uint32_t ttrpc_call_stream_id(const struct ttrpc_call *call)
@@ -501,97 +515,117 @@ static void expire_deadlines(struct ttrpc_server *s)
 
 /* ---- frames ---- */
 
-static const struct service *find_service(struct ttrpc_server *s, const char *name)
+/* Copies a slice out of the frame as a C string; returns the byte after its NUL. */
+static char *put_str(char *dst, struct ttrpc_slice v, const char **out)
 {
-	for (unsigned i = 0; i < s->n_services; i++)
-		if (strcmp(s->services[i].desc->name, name) == 0)
+	memcpy(dst, v.p, v.n);
+	dst[v.n] = '\0';
+	*out = dst;
+	return dst + v.n + 1;
+}
+
+/* One allocation per call: the struct, then its service and method names and
+ * metadata, copied out of the frame; nothing else of the envelope is kept. */
+static struct ttrpc_call *call_new(const struct ttrpc_env_req *r)
+{
+	size_t n = sizeof(struct ttrpc_call) + r->n_md * sizeof(struct ttrpc_kv) +
+		   r->service.n + 1 + r->method.n + 1 + r->md_bytes + 2 * r->n_md;
+	struct ttrpc_call *call = calloc(1, n);
+	if (!call)
+		return NULL;
+	call->md = (struct ttrpc_kv *)(call + 1);
+	call->n_md = r->n_md;
+	char *p = (char *)(call->md + r->n_md);
+	p = put_str(p, r->service, &call->service);
+	p = put_str(p, r->method, &call->method_name);
+	for (size_t i = 0; i < r->n_md; i++) {
+		p = put_str(p, r->md[i][0], &call->md[i].key);
+		p = put_str(p, r->md[i][1], &call->md[i].value);
+	}
+	call->timeout_nano = r->timeout_nano;
+	return call;
+}
+
+static const struct service *find_service_n(struct ttrpc_server *s, struct ttrpc_slice name)
+{
+	for (unsigned i = 0; i < s->n_services; i++) {
+		const char *d = s->services[i].desc->name;
+		if (strlen(d) == name.n && memcmp(d, name.p, name.n) == 0)
 			return &s->services[i];
+	}
 	return NULL;
 }
 
-static bool request_strings_valid(const Ttrpc__Request *r)
+static const ProtobufCMethodDescriptor *find_method_n(const ProtobufCServiceDescriptor *d,
+						      struct ttrpc_slice name)
 {
-	if (!ttrpc_utf8_valid(r->service) || !ttrpc_utf8_valid(r->method))
-		return false;
-	for (size_t i = 0; i < r->n_metadata; i++)
-		if (!ttrpc_utf8_valid(r->metadata[i]->key) || !ttrpc_utf8_valid(r->metadata[i]->value))
-			return false;
-	return true;
+	for (unsigned i = 0; i < d->n_methods; i++)
+		if (strlen(d->methods[i].name) == name.n &&
+		    memcmp(d->methods[i].name, name.p, name.n) == 0)
+			return &d->methods[i];
+	return NULL;
 }
 
 static int handle_request(struct sconn *sc, struct ttrpc_frame *f)
 {
 	struct ttrpc_server *s = sc->srv;
 	uint32_t id = f->hdr.stream_id;
-	Ttrpc__Request *env = ttrpc__request__unpack(NULL, f->hdr.length, f->data);
-	if (!env)
+	struct ttrpc_env_req r;
+	char err[96];
+	/* Walked in place before anything is allocated: a hostile envelope (say,
+	 * millions of empty metadata entries) costs one pass, no memory. */
+	if (ttrpc_env_parse_request(f->data, f->hdr.length, &r, err, sizeof(err)) < 0)
+		return send_error(sc, id, TTRPC_INVALID_ARGUMENT, "unmarshal request error: %s", err);
+	if (id % 2 == 0)
 		return send_error(sc, id, TTRPC_INVALID_ARGUMENT,
-				  "unmarshal request error: proto: malformed Request");
-	int rc;
-	if (!request_strings_valid(env)) {
-		rc = send_error(sc, id, TTRPC_INVALID_ARGUMENT,
-				"unmarshal request error: proto: string field contains invalid UTF-8");
-		goto out;
-	}
-	if (id % 2 == 0) {
-		rc = send_error(sc, id, TTRPC_INVALID_ARGUMENT,
-				"StreamID must be odd for client initiated streams");
-		goto out;
-	}
-	if (s->shutting_down) {
-		rc = send_error(sc, id, TTRPC_UNAVAILABLE, "ttrpc: server shutting down");
-		goto out;
-	}
-	if (env->n_metadata > TTRPC_METADATA_MAX) {
-		rc = send_error(sc, id, TTRPC_INVALID_ARGUMENT,
-				"ttrpc: %zu metadata pairs exceed the limit of %d", env->n_metadata,
-				TTRPC_METADATA_MAX);
-		goto out;
-	}
-	if (sc->inflight >= TTRPC_CONN_MAX_INFLIGHT) {
-		rc = send_error(sc, id, TTRPC_RESOURCE_EXHAUSTED,
-				"ttrpc: %u calls in flight on this connection", sc->inflight);
-		goto out;
-	}
-	const struct service *svc = find_service(s, env->service);
-	if (!svc) {
-		rc = send_error(sc, id, TTRPC_UNIMPLEMENTED, "service %s", env->service);
-		goto out;
-	}
-	const ProtobufCMethodDescriptor *m =
-		protobuf_c_service_descriptor_get_method_by_name(svc->desc, env->method);
-	if (!m || !svc->handlers[m - svc->desc->methods]) {
-		rc = send_error(sc, id, TTRPC_UNIMPLEMENTED, "method %s", env->method);
-		goto out;
-	}
+				  "StreamID must be odd for client initiated streams");
+	if (s->shutting_down)
+		return send_error(sc, id, TTRPC_UNAVAILABLE, "ttrpc: server shutting down");
+	if (r.n_md > TTRPC_METADATA_MAX)
+		return send_error(sc, id, TTRPC_INVALID_ARGUMENT,
+				  "ttrpc: %zu metadata pairs exceed the limit of %d", r.n_md,
+				  TTRPC_METADATA_MAX);
+	if (r.md_bytes > TTRPC_METADATA_MAX_BYTES)
+		return send_error(sc, id, TTRPC_INVALID_ARGUMENT,
+				  "ttrpc: %zu bytes of metadata exceed the limit of %u", r.md_bytes,
+				  TTRPC_METADATA_MAX_BYTES);
+	/* Parked calls (long waits) have their own budget, see ttrpc_call_park(). */
+	unsigned active = sc->inflight - sc->parked;
+	if (active >= TTRPC_CONN_MAX_INFLIGHT)
+		return send_error(sc, id, TTRPC_RESOURCE_EXHAUSTED,
+				  "ttrpc: %u calls in flight on this connection", active);
+	const struct service *svc = find_service_n(s, r.service);
+	if (!svc)
+		return send_error(sc, id, TTRPC_UNIMPLEMENTED, "service %.*s", (int)r.service.n,
+				  (const char *)r.service.p);
+	const ProtobufCMethodDescriptor *m = find_method_n(svc->desc, r.method);
+	if (!m || !svc->handlers[m - svc->desc->methods])
+		return send_error(sc, id, TTRPC_UNIMPLEMENTED, "method %.*s", (int)r.method.n,
+				  (const char *)r.method.p);
 	ProtobufCMessage *req =
-		protobuf_c_message_unpack(m->input, NULL, env->payload.len, env->payload.data);
+		protobuf_c_message_unpack(m->input, NULL, r.payload.n, r.payload.p);
 	if (!req) {
-		rc = send_error(sc, id, TTRPC_INTERNAL,
-				"ttrpc: error unmarshalling payload: proto: malformed %s",
-				m->input->name);
-		goto out;
+		if (ttrpc_env_truncated(r.payload.p, r.payload.n))
+			return send_error(sc, id, TTRPC_INTERNAL,
+					  "ttrpc: error unmarshalling payload: unexpected EOF");
+		return send_error(sc, id, TTRPC_INTERNAL,
+				  "ttrpc: error unmarshalling payload: proto: malformed %s",
+				  m->input->name);
 	}
-	struct ttrpc_call *call = calloc(1, sizeof(*call));
+	struct ttrpc_call *call = call_new(&r);
 	if (!call) {
 		protobuf_c_message_free_unpacked(req, NULL);
-		rc = send_error(sc, id, TTRPC_RESOURCE_EXHAUSTED, "ttrpc: out of memory");
-		goto out;
+		return send_error(sc, id, TTRPC_RESOURCE_EXHAUSTED, "ttrpc: out of memory");
 	}
-	/* The payload was copied by unpack; drop it now instead of holding it. */
-	free(env->payload.data);
-	env->payload.data = NULL;
-	env->payload.len = 0;
 	call->srv = s;
 	call->conn = sc;
 	call->svc = svc;
 	call->method = m;
-	call->env = env;
 	call->req = req;
 	call->stream_id = id;
 	call->req_flags = f->hdr.flags;
-	if (env->timeout_nano && env->timeout_nano < INT64_MAX / 2) {
-		call->deadline = ttrpc_now_ns() + env->timeout_nano;
+	if (r.timeout_nano && r.timeout_nano < INT64_MAX / 2) {
+		call->deadline = ttrpc_now_ns() + r.timeout_nano;
 		if (call->deadline <= 0)
 			call->deadline = 1;
 		ttrpc_poller_arm(&s->poller, call->deadline);
@@ -611,9 +645,6 @@ static int handle_request(struct sconn *sc, struct ttrpc_frame *f)
 	    !(call->req_flags & TTRPC_FLAG_REMOTE_OPEN))
 		call->on_data(call, NULL, true, call->data_ud);
 	return 0;
-out:
-	ttrpc__request__free_unpacked(env, NULL);
-	return rc;
 }
 
 static void handle_data(struct sconn *sc, struct ttrpc_frame *f)

@@ -25,9 +25,11 @@ struct ttrpc_kv {
 	const char *value;
 };
 
-#define TTRPC_METADATA_MAX 64	    /* pairs per request, refused beyond */
-#define TTRPC_SERVER_MAX_CONNS 1024 /* accepted connections at once */
-#define TTRPC_CONN_MAX_INFLIGHT 4096 /* calls in flight per connection */
+#define TTRPC_METADATA_MAX 64		 /* pairs per request, refused beyond */
+#define TTRPC_METADATA_MAX_BYTES (16u << 10) /* key and value bytes per request */
+#define TTRPC_SERVER_MAX_CONNS 1024	 /* accepted connections at once */
+#define TTRPC_CONN_MAX_INFLIGHT 4096	 /* active calls per connection */
+#define TTRPC_CONN_MAX_PARKED 65536	 /* parked calls per connection */
 
 /* ---- server ---------------------------------------------------------- */
 
@@ -94,6 +96,13 @@ typedef void (*ttrpc_call_cancel_fn)(struct ttrpc_call *call, void *userdata);
 void ttrpc_call_on_cancel(struct ttrpc_call *call, ttrpc_call_cancel_fn fn, void *userdata);
 bool ttrpc_call_cancelled(const struct ttrpc_call *call);
 int64_t ttrpc_call_timeout_nano(const struct ttrpc_call *call); /* as received, 0 = none */
+/* The handler will answer much later (a Wait until its process exits) and the
+ * call holds little: it stops counting toward TTRPC_CONN_MAX_INFLIGHT, so calls
+ * parked forever (a client that gave up on a Wait without a deadline) never make
+ * the server refuse new ones. Parked calls have their own, larger budget,
+ * TTRPC_CONN_MAX_PARKED: -ENOSPC past it, and the call then stays active (the
+ * handler should fail it). The request and metadata stay valid as before. */
+int ttrpc_call_park(struct ttrpc_call *call);
 size_t ttrpc_call_metadata_count(const struct ttrpc_call *call);
 struct ttrpc_kv ttrpc_call_metadata_at(const struct ttrpc_call *call, size_t i);
 /* First value whose key matches case-insensitively, or NULL. */

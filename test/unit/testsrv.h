@@ -33,6 +33,7 @@ struct testsrv {
 	char path[108];
 	char dir[64];
 	int calls_seen;
+	bool park_sleeps; /* Sleep parks its call, as the shim's Wait does */
 };
 
 static void ts_echo(struct ttrpc_call *call, const ProtobufCMessage *req, void *ud)
@@ -82,6 +83,8 @@ static void ts_sleep(struct ttrpc_call *call, const ProtobufCMessage *req, void 
 	s->next = ts->sleepers;
 	ts->sleepers = s;
 	ttrpc_call_on_cancel(call, ts_sleep_cancel, ts);
+	if (ts->park_sleeps && ttrpc_call_park(call) < 0)
+		ts_sleep_cancel(call, ts);
 }
 
 static void ts_fail(struct ttrpc_call *call, const ProtobufCMessage *req, void *ud)

@@ -8,11 +8,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 )
 
 var (
-	errTruncated = errors.New("proto: unexpected EOF")
+	// what protoc-gen-gogo's Unmarshal methods (containerd's API) return
+	errTruncated = io.ErrUnexpectedEOF
 	errOverflow  = errors.New("proto: integer overflow")
 	errWireType  = errors.New("proto: illegal wire type")
 )
