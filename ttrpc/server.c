@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <limits.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +25,9 @@
 
 #define MAX_SERVICES 16
 #define EVENTS_PER_DISPATCH 64
+/* Out of fds on accept: the listener stays readable, so stop polling it for
+ * this long instead of spinning (peers wait in the backlog meanwhile). */
+#define ACCEPT_BACKOFF_NS (100 * 1000000LL)
 
 struct service {
 	const ProtobufCServiceDescriptor *desc;
@@ -33,6 +38,7 @@ struct service {
 struct listener {
 	int kind; /* TTRPC_SRC_LISTENER */
 	int fd;
+	int64_t paused_until; /* out of epoll until then (monotonic ns), 0 = polled */
 	struct listener *next;
 };
 
@@ -103,7 +109,8 @@ static void close_listeners(struct ttrpc_server *s)
 	while (s->listeners) {
 		struct listener *l = s->listeners;
 		s->listeners = l->next;
-		epoll_ctl(s->poller.epfd, EPOLL_CTL_DEL, l->fd, NULL);
+		if (!l->paused_until)
+			epoll_ctl(s->poller.epfd, EPOLL_CTL_DEL, l->fd, NULL);
 		close(l->fd);
 		free(l);
 	}
@@ -149,6 +156,19 @@ int ttrpc_server_fd(const struct ttrpc_server *s)
 unsigned ttrpc_server_conn_count(const struct ttrpc_server *s)
 {
 	return s->n_conns;
+}
+
+int ttrpc_raise_nofile_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return -errno;
+	}
+	return rl.rlim_cur > INT_MAX ? INT_MAX : (int)rl.rlim_cur;
 }
 
 int ttrpc_sockaddr(const char *address, struct sockaddr_un *sa)
@@ -259,12 +279,42 @@ static bool peer_allowed(struct ttrpc_server *s, int fd)
 	return true;
 }
 
+static int listener_poll(struct ttrpc_server *s, struct listener *l)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = l};
+	return epoll_ctl(s->poller.epfd, EPOLL_CTL_ADD, l->fd, &e) < 0 ? -errno : 0;
+}
+
+/* Puts back listeners whose back-off is over; the earliest one still paused
+ * lowers *next. */
+static void resume_listeners(struct ttrpc_server *s, int64_t now, int64_t *next)
+{
+	for (struct listener *l = s->listeners; l; l = l->next) {
+		if (!l->paused_until)
+			continue;
+		if (l->paused_until <= now && listener_poll(s, l) == 0)
+			l->paused_until = 0;
+		else if (!*next || l->paused_until < *next)
+			*next = l->paused_until;
+	}
+}
+
 static void accept_all(struct ttrpc_server *s, struct listener *l)
 {
 	for (;;) {
 		int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			       errno == ENOMEM)) {
+			/* level-triggered and still readable: back off, don't spin */
+			epoll_ctl(s->poller.epfd, EPOLL_CTL_DEL, l->fd, NULL);
+			l->paused_until = ttrpc_now_ns() + ACCEPT_BACKOFF_NS;
+			ttrpc_poller_arm(&s->poller, l->paused_until);
+			return;
+		}
 		if (fd < 0)
-			return; /* EAGAIN, or EMFILE: retried on the next readiness */
+			return; /* EAGAIN: all accepted */
 		if (!peer_allowed(s, fd) || s->shutting_down) {
 			close(fd); /* as Go's handshaker: refused peers get no bytes */
 			continue;
@@ -509,6 +559,7 @@ static void expire_deadlines(struct ttrpc_server *s)
 			next = c->deadline;
 		}
 	}
+	resume_listeners(s, now, &next);
 	ttrpc_poller_set(&s->poller, next);
 	run_cancels(s);
 }

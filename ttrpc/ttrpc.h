@@ -168,6 +168,10 @@ int ttrpc_stream_send(struct ttrpc_stream *s, const ProtobufCMessage *msg, bool 
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* Raises the soft RLIMIT_NOFILE to the hard limit, as Go programs do at start
+ * (a server out of fds refuses peers; it backs off rather than spin). Returns
+ * the new soft limit or -errno. Call it once at start, before any fork. */
+int ttrpc_raise_nofile_limit(void);
 /* Monotonic clock in ns. */
 int64_t ttrpc_now_ns(void);
 /* Strips "unix://"; fills a sockaddr_un. Returns socklen or -errno. */

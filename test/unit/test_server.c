@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -545,4 +546,93 @@ Test(server, peer_with_other_uid_refused)
 	cr_assert_eq(WEXITSTATUS(status), 0, "child status %d", WEXITSTATUS(status));
 	cr_assert_eq(ts.calls_seen, 0);
 	close(pfd[0]);
+}
+
+static long proc_cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	long ut = 0, st = 0;
+	/* after "pid (comm)": state is field 3; utime and stime are 14 and 15 */
+	cr_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut,
+			      &st) == 2);
+	return ut + st;
+}
+
+/* reliability review §6: out of fds, accept(2) fails with EMFILE while the
+ * listener stays readable; the server spun at 100% CPU until peers left. */
+Test(server, out_of_fds_backs_off_then_serves_again)
+{
+	snprintf(peer_dir, sizeof(peer_dir), "/tmp/nanoshim-emfile-XXXXXX");
+	cr_assert_not_null(mkdtemp(peer_dir));
+	snprintf(peer_path, sizeof(peer_path), "%s/s.sock", peer_dir);
+	pid_t pid = fork();
+	if (pid == 0) {
+		ts_init(&ts); /* a fresh server, alone in this process */
+		if (ttrpc_server_listen(ts.srv, peer_path) < 0)
+			_exit(3);
+		int lowest = dup(0); /* room for 4 connections, no more */
+		close(lowest);
+		struct rlimit rl;
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = (rlim_t)lowest + 4;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			_exit(4);
+		int64_t end = ttrpc_now_ns() + 20 * 1000000000LL;
+		while (ttrpc_now_ns() < end)
+			ts_step(&ts, 50);
+		_exit(0);
+	}
+	struct sockaddr_un sa;
+	int len = ttrpc_sockaddr(peer_path, &sa);
+	int peers[12];
+	for (int i = 0; i < 100 && access(peer_path, F_OK) < 0; i++)
+		usleep(10000);
+	for (int i = 0; i < 12; i++) {
+		peers[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_eq(connect(peers[i], (struct sockaddr *)&sa, (socklen_t)len), 0);
+	}
+	usleep(100000);
+	long t0 = proc_cpu_ticks(pid);
+	usleep(500000);
+	long used = proc_cpu_ticks(pid) - t0;
+	cr_log_info("server used %ld ticks in 0.5 s while out of fds", used);
+	for (int i = 0; i < 12; i++)
+		close(peers[i]);
+	/* once fds are free again, a new peer is served */
+	struct ttrpc_client *c = NULL;
+	cr_assert_eq(ttrpc_client_connect(peer_path, &c), 0);
+	Ttrpc__Bench__V1__EchoPayload e = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
+	e.value.data = (uint8_t *)"hi";
+	e.value.len = 2;
+	struct ttrpc_call_opts o = {.timeout_ns = 3000000000LL};
+	ProtobufCMessage *reply = NULL;
+	struct ttrpc_status st;
+	int rc = ttrpc_client_call(c, "ttrpc.bench.v1.Bench", "Echo", &e.base,
+				   &ttrpc__bench__v1__echo_payload__descriptor, &o, &reply, &st);
+	ttrpc_client_free(c);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_assert_eq(rc, 0, "echo after fds freed: %s", st.message);
+	protobuf_c_message_free_unpacked(reply, NULL);
+	cr_assert_leq(used, 5, "server used %ld ticks of 10 ms in 0.5 s while out of fds", used);
+}
+
+Test(server, raise_nofile_limit_to_hard)
+{
+	struct rlimit rl;
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rlim_t hard = rl.rlim_max;
+	rl.rlim_cur = 64;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	int n = ttrpc_raise_nofile_limit();
+	cr_assert_gt(n, 64);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	cr_assert_eq(rl.rlim_cur, hard);
 }
