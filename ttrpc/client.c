@@ -44,6 +44,7 @@ struct ttrpc_client {
 	struct ttrpc_stream *done_head, *done_tail;
 	bool closed;
 	bool in_dispatch;
+	int64_t sweep_at; /* when to look for idle buffers, 0 = none held */
 	struct ttrpc_status close_status;
 };
 
@@ -206,7 +207,7 @@ static int start(struct ttrpc_client *c, const char *service, const char *method
 		return -ENOMEM;
 	int64_t timeout = opts ? opts->timeout_ns : 0;
 	uint32_t id = c->next_id;
-	struct ttrpc_obuf *b = ttrpc_env_request(id, flags, service, method, req, timeout,
+	struct ttrpc_obuf *b = ttrpc_env_request(&c->conn, id, flags, service, method, req, timeout,
 						 opts ? opts->metadata : NULL,
 						 opts ? opts->n_metadata : 0);
 	if (!b) {
@@ -265,7 +266,7 @@ int ttrpc_stream_send(struct ttrpc_stream *s, const ProtobufCMessage *msg, bool 
 	uint8_t flags = close ? TTRPC_FLAG_REMOTE_CLOSED : 0;
 	if (!msg)
 		flags |= TTRPC_FLAG_NO_DATA;
-	struct ttrpc_obuf *b = ttrpc_env_data(s->id, flags, msg);
+	struct ttrpc_obuf *b = ttrpc_env_data(&c->conn, s->id, flags, msg);
 	if (!b)
 		return -errno;
 	if (close)
@@ -299,7 +300,7 @@ static int on_frame(struct ttrpc_conn *conn, struct ttrpc_frame *f)
 	struct ttrpc_client *c = conn->owner;
 	struct ttrpc_stream *s = lookup(c, f->hdr.stream_id);
 	if (!s) {
-		free(f->data); /* late reply of a timed-out call, or garbage: ignored */
+		/* late reply of a timed-out call, or garbage: ignored */
 		return 0;
 	}
 	if (f->oversized) {
@@ -326,7 +327,6 @@ static int on_frame(struct ttrpc_conn *conn, struct ttrpc_frame *f)
 				 f->hdr.type);
 		finish(c, s);
 	}
-	free(f->data);
 	return 0;
 }
 
@@ -347,6 +347,10 @@ static void expire(struct ttrpc_client *c)
 			s = n;
 		}
 	}
+	if (c->sweep_at && c->sweep_at <= now)
+		c->sweep_at = ttrpc_conn_sweep(&c->conn) ? now + TTRPC_CONN_SWEEP_NS : 0;
+	if (c->sweep_at && (!next || c->sweep_at < next))
+		next = c->sweep_at;
 	ttrpc_poller_set(&c->poller, next);
 }
 
@@ -366,10 +370,20 @@ int ttrpc_client_dispatch(struct ttrpc_client *c)
 			int rc = ttrpc_conn_handle(&c->conn, ev[i].events);
 			if (rc < 0 || c->conn.eof)
 				mark_closed(c);
+			else if (!c->sweep_at && ttrpc_conn_cached(&c->conn)) {
+				c->sweep_at = ttrpc_now_ns() + TTRPC_CONN_SWEEP_NS;
+				ttrpc_poller_arm(&c->poller, c->sweep_at);
+			}
 		}
 	}
 	c->in_dispatch = false;
+	/* calls the callbacks issue go out together */
+	ttrpc_conn_cork(&c->conn);
 	run_done(c);
+	if (!c->closed && ttrpc_conn_uncork(&c->conn) < 0) {
+		mark_closed(c);
+		run_done(c);
+	}
 	return n;
 }
 
@@ -399,6 +413,9 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
 		ttrpc_status_set(st, ttrpc_code_from_errno((int)rc), "ttrpc: %s", strerror((int)-rc));
 		return (int)rc;
 	}
+	/* called from a callback while corked: this request must go now */
+	if (c->conn.corked && ttrpc_conn_uncork(&c->conn) < 0)
+		mark_closed(c);
 	while (!r.done) {
 		run_done(c); /* a call that failed at once completes here */
 		if (r.done)

@@ -44,16 +44,26 @@ void ttrpc_conn_release(struct ttrpc_conn *c)
 	}
 	c->wq_head = c->wq_tail = NULL;
 	c->wq_bytes = 0;
+	free(c->spare);
+	c->spare = NULL;
 	ttrpc_reader_release(&c->rd);
 }
 
-struct ttrpc_obuf *ttrpc_obuf_new(uint8_t type, uint8_t flags, uint32_t stream_id, size_t len)
+struct ttrpc_obuf *ttrpc_obuf_new(struct ttrpc_conn *c, uint8_t type, uint8_t flags,
+				  uint32_t stream_id, size_t len)
 {
 	if (len > TTRPC_MAX_DATA)
 		return NULL;
-	struct ttrpc_obuf *b = malloc(sizeof(*b) + TTRPC_HEADER_LEN + len);
-	if (!b)
-		return NULL;
+	struct ttrpc_obuf *b;
+	if (c && c->spare && c->spare->cap >= TTRPC_HEADER_LEN + len) {
+		b = c->spare;
+		c->spare = NULL;
+	} else {
+		b = malloc(sizeof(*b) + TTRPC_HEADER_LEN + len);
+		if (!b)
+			return NULL;
+		b->cap = TTRPC_HEADER_LEN + len;
+	}
 	b->next = NULL;
 	b->len = TTRPC_HEADER_LEN + len;
 	b->off = 0;
@@ -79,6 +89,33 @@ int ttrpc_conn_update(struct ttrpc_conn *c)
 		return -errno;
 	c->ev = want;
 	return 0;
+}
+
+/* A written buffer: kept as the spare when larger than the one held. */
+static void obuf_done(struct ttrpc_conn *c, struct ttrpc_obuf *b)
+{
+	if (c->spare && c->spare->cap >= b->cap) {
+		free(b);
+		return;
+	}
+	free(c->spare);
+	c->spare = b;
+}
+
+bool ttrpc_conn_cached(const struct ttrpc_conn *c)
+{
+	return c->spare || c->rd.scratch || c->rd.body;
+}
+
+bool ttrpc_conn_sweep(struct ttrpc_conn *c)
+{
+	if (c->io_seq == c->swept_seq) {
+		free(c->spare);
+		c->spare = NULL;
+		ttrpc_reader_trim(&c->rd);
+	}
+	c->swept_seq = c->io_seq;
+	return ttrpc_conn_cached(c);
 }
 
 static int flush(struct ttrpc_conn *c)
@@ -111,7 +148,7 @@ static int flush(struct ttrpc_conn *c)
 			c->wq_head = b->next;
 			if (!c->wq_head)
 				c->wq_tail = NULL;
-			free(b);
+			obuf_done(c, b);
 		}
 	}
 	c->read_paused = c->wq_bytes > TTRPC_CONN_WQ_HIGH;
@@ -124,6 +161,7 @@ int ttrpc_conn_queue(struct ttrpc_conn *c, struct ttrpc_obuf *b)
 		free(b);
 		return -EPIPE;
 	}
+	c->io_seq++;
 	if (c->wq_tail)
 		c->wq_tail->next = b;
 	else
@@ -131,9 +169,20 @@ int ttrpc_conn_queue(struct ttrpc_conn *c, struct ttrpc_obuf *b)
 	c->wq_tail = b;
 	c->wq_bytes += b->len;
 	/* Try at once when nothing was waiting: most replies go out in this call. */
-	if (c->wq_head == b)
+	if (c->corked ? c->wq_bytes >= TTRPC_CONN_CORK_MAX : c->wq_head == b)
 		return flush(c);
 	return 0;
+}
+
+void ttrpc_conn_cork(struct ttrpc_conn *c)
+{
+	c->corked = true;
+}
+
+int ttrpc_conn_uncork(struct ttrpc_conn *c)
+{
+	c->corked = false;
+	return c->wq_head && c->fd >= 0 ? flush(c) : 0;
 }
 
 static int fill(struct ttrpc_conn *c)
@@ -148,10 +197,8 @@ static int fill(struct ttrpc_conn *c)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN) {
-				ttrpc_reader_trim(&c->rd);
+			if (errno == EAGAIN)
 				return 0;
-			}
 			return -errno;
 		}
 		if (n == 0) {
@@ -171,10 +218,8 @@ static int fill(struct ttrpc_conn *c)
 		}
 		if (rc < 0)
 			return rc;
-		if ((size_t)n < room) {
-			ttrpc_reader_trim(&c->rd);
+		if ((size_t)n < room)
 			return 0; /* drained the socket */
-		}
 	}
 	return 0;
 }
@@ -182,8 +227,13 @@ static int fill(struct ttrpc_conn *c)
 int ttrpc_conn_handle(struct ttrpc_conn *c, uint32_t events)
 {
 	int rc;
+	c->io_seq++;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		/* replies to what one read brings go out together, below */
+		bool was = c->corked;
+		c->corked = true;
 		rc = fill(c);
+		c->corked = was;
 		if (rc < 0)
 			return rc;
 	}

@@ -49,19 +49,20 @@ static uint8_t *body(struct ttrpc_obuf *b)
 	return b->data + TTRPC_HEADER_LEN;
 }
 
-static struct ttrpc_obuf *new_frame(uint8_t type, uint8_t flags, uint32_t id, size_t len)
+static struct ttrpc_obuf *new_frame(struct ttrpc_conn *c, uint8_t type, uint8_t flags, uint32_t id,
+				    size_t len)
 {
 	if (len > TTRPC_MAX_DATA) {
 		errno = EMSGSIZE;
 		return NULL;
 	}
-	struct ttrpc_obuf *b = ttrpc_obuf_new(type, flags, id, len);
+	struct ttrpc_obuf *b = ttrpc_obuf_new(c, type, flags, id, len);
 	if (!b)
 		errno = ENOMEM;
 	return b;
 }
 
-struct ttrpc_obuf *ttrpc_env_request(uint32_t stream_id, uint8_t flags, const char *service,
+struct ttrpc_obuf *ttrpc_env_request(struct ttrpc_conn *c, uint32_t stream_id, uint8_t flags, const char *service,
 				     const char *method, const ProtobufCMessage *req,
 				     int64_t timeout_nano, const struct ttrpc_kv *md, size_t n_md)
 {
@@ -85,7 +86,7 @@ struct ttrpc_obuf *ttrpc_env_request(uint32_t stream_id, uint8_t flags, const ch
 		size_t kv = (kl ? field_len_size(kl) : 0) + (vl ? field_len_size(vl) : 0);
 		total += field_len_size(kv);
 	}
-	struct ttrpc_obuf *b = new_frame(TTRPC_TYPE_REQUEST, flags, stream_id, total);
+	struct ttrpc_obuf *b = new_frame(c, TTRPC_TYPE_REQUEST, flags, stream_id, total);
 	if (!b)
 		return NULL;
 	uint8_t *p = body(b);
@@ -121,7 +122,7 @@ struct ttrpc_obuf *ttrpc_env_request(uint32_t stream_id, uint8_t flags, const ch
 	return b;
 }
 
-struct ttrpc_obuf *ttrpc_env_response_ok(uint32_t stream_id, const ProtobufCMessage *msg)
+struct ttrpc_obuf *ttrpc_env_response_ok(struct ttrpc_conn *c, uint32_t stream_id, const ProtobufCMessage *msg)
 {
 	size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
 	if (plen > TTRPC_MAX_DATA) {
@@ -129,7 +130,7 @@ struct ttrpc_obuf *ttrpc_env_response_ok(uint32_t stream_id, const ProtobufCMess
 		return NULL;
 	}
 	struct ttrpc_obuf *b =
-		new_frame(TTRPC_TYPE_RESPONSE, 0, stream_id, plen ? field_len_size(plen) : 0);
+		new_frame(c, TTRPC_TYPE_RESPONSE, 0, stream_id, plen ? field_len_size(plen) : 0);
 	if (!b)
 		return NULL;
 	if (plen) {
@@ -141,12 +142,12 @@ struct ttrpc_obuf *ttrpc_env_response_ok(uint32_t stream_id, const ProtobufCMess
 	return b;
 }
 
-struct ttrpc_obuf *ttrpc_env_response_err(uint32_t stream_id, int code, const char *message)
+struct ttrpc_obuf *ttrpc_env_response_err(struct ttrpc_conn *c, uint32_t stream_id, int code, const char *message)
 {
 	size_t ml = strlen(message);
 	size_t st = (code ? 1 + varint_len((uint64_t)(int64_t)code) : 0) +
 		    (ml ? field_len_size(ml) : 0);
-	struct ttrpc_obuf *b = new_frame(TTRPC_TYPE_RESPONSE, 0, stream_id, field_len_size(st));
+	struct ttrpc_obuf *b = new_frame(c, TTRPC_TYPE_RESPONSE, 0, stream_id, field_len_size(st));
 	if (!b)
 		return NULL;
 	uint8_t *p = body(b);
@@ -161,10 +162,10 @@ struct ttrpc_obuf *ttrpc_env_response_err(uint32_t stream_id, int code, const ch
 	return b;
 }
 
-struct ttrpc_obuf *ttrpc_env_data(uint32_t stream_id, uint8_t flags, const ProtobufCMessage *msg)
+struct ttrpc_obuf *ttrpc_env_data(struct ttrpc_conn *c, uint32_t stream_id, uint8_t flags, const ProtobufCMessage *msg)
 {
 	size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
-	struct ttrpc_obuf *b = new_frame(TTRPC_TYPE_DATA, flags, stream_id, plen);
+	struct ttrpc_obuf *b = new_frame(c, TTRPC_TYPE_DATA, flags, stream_id, plen);
 	if (!b)
 		return NULL;
 	if (plen)

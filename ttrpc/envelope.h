@@ -10,13 +10,14 @@
 #include <protobuf-c/protobuf-c.h>
 
 /* Each returns NULL with errno set: EMSGSIZE when the frame would exceed
- * TTRPC_MAX_DATA (never sent: containerd 1.6's client panics on one). */
-struct ttrpc_obuf *ttrpc_env_request(uint32_t stream_id, uint8_t flags, const char *service,
+ * TTRPC_MAX_DATA (never sent: containerd 1.6's client panics on one). The
+ * buffer comes from c's spare when it has one big enough (c may be NULL). */
+struct ttrpc_obuf *ttrpc_env_request(struct ttrpc_conn *c, uint32_t stream_id, uint8_t flags, const char *service,
 				     const char *method, const ProtobufCMessage *req,
 				     int64_t timeout_nano, const struct ttrpc_kv *md, size_t n_md);
-struct ttrpc_obuf *ttrpc_env_response_ok(uint32_t stream_id, const ProtobufCMessage *msg);
-struct ttrpc_obuf *ttrpc_env_response_err(uint32_t stream_id, int code, const char *message);
-struct ttrpc_obuf *ttrpc_env_data(uint32_t stream_id, uint8_t flags, const ProtobufCMessage *msg);
+struct ttrpc_obuf *ttrpc_env_response_ok(struct ttrpc_conn *c, uint32_t stream_id, const ProtobufCMessage *msg);
+struct ttrpc_obuf *ttrpc_env_response_err(struct ttrpc_conn *c, uint32_t stream_id, int code, const char *message);
+struct ttrpc_obuf *ttrpc_env_data(struct ttrpc_conn *c, uint32_t stream_id, uint8_t flags, const ProtobufCMessage *msg);
 
 /* Parses a Response: payload points into p. Returns 0 (st filled from the
  * status field, OK when absent) or -EBADMSG. */

@@ -55,16 +55,21 @@ void ttrpc_reader_trim(struct ttrpc_reader *r)
 		r->scratch = NULL;
 		r->start = r->end = 0;
 	}
+	if (r->body && !r->in_body) {
+		free(r->body);
+		r->body = NULL;
+		r->body_cap = 0;
+	}
 }
 
 bool ttrpc_reader_idle(const struct ttrpc_reader *r)
 {
-	return !r->have_hdr && r->body == NULL && r->discard == 0 && r->start == r->end;
+	return !r->have_hdr && !r->in_body && r->discard == 0 && r->start == r->end;
 }
 
 int ttrpc_reader_space(struct ttrpc_reader *r, uint8_t **ptr, size_t *len)
 {
-	if (r->body) {
+	if (r->in_body) {
 		*ptr = r->body + r->body_have;
 		*len = r->hdr.length - r->body_have;
 		return 0;
@@ -95,7 +100,7 @@ int ttrpc_reader_space(struct ttrpc_reader *r, uint8_t **ptr, size_t *len)
 
 void ttrpc_reader_commit(struct ttrpc_reader *r, size_t n)
 {
-	if (r->body)
+	if (r->in_body)
 		r->body_have += n;
 	else
 		r->end += n;
@@ -118,13 +123,13 @@ int ttrpc_reader_next(struct ttrpc_reader *r, struct ttrpc_frame *f)
 			r->have_hdr = false;
 			return 1;
 		}
-		if (r->body) {
+		if (r->in_body) {
 			if (r->body_have < r->hdr.length)
 				return 0;
 			f->hdr = r->hdr;
 			f->data = r->body;
 			f->oversized = false;
-			r->body = NULL;
+			r->in_body = false;
 			r->body_have = 0;
 			r->have_hdr = false;
 			return 1;
@@ -143,15 +148,11 @@ int ttrpc_reader_next(struct ttrpc_reader *r, struct ttrpc_frame *f)
 		}
 		uint32_t len = r->hdr.length;
 		if (avail >= len) {
-			/* whole body already buffered: one copy out of the scratch */
-			uint8_t *d = malloc(len ? len : 1);
-			if (!d)
-				return -ENOMEM;
-			memcpy(d, r->scratch + r->start, len);
-			r->start += len;
+			/* whole body already buffered: handed out in place */
 			f->hdr = r->hdr;
-			f->data = d;
+			f->data = r->scratch + r->start;
 			f->oversized = false;
+			r->start += len;
 			r->have_hdr = false;
 			return 1;
 		}
@@ -164,12 +165,19 @@ int ttrpc_reader_next(struct ttrpc_reader *r, struct ttrpc_frame *f)
 			}
 			return 0;
 		}
-		/* large frame: move what we have into its own buffer, read the rest there */
-		r->body = malloc(len);
-		if (!r->body)
-			return -ENOMEM;
+		/* large frame: move what we have into the body buffer (reused from
+		 * the last large frame when big enough), read the rest there */
+		if (r->body_cap < len) {
+			free(r->body);
+			r->body_cap = 0;
+			r->body = malloc(len);
+			if (!r->body)
+				return -ENOMEM;
+			r->body_cap = len;
+		}
 		memcpy(r->body, r->scratch + r->start, avail);
 		r->body_have = avail;
+		r->in_body = true;
 		r->start = r->end = 0;
 		return 0;
 	}

@@ -37,20 +37,24 @@ void ttrpc_frame_hdr_decode(const uint8_t in[TTRPC_HEADER_LEN], struct ttrpc_fra
  * skipped, with oversized set and no data. */
 struct ttrpc_frame {
 	struct ttrpc_frame_hdr hdr;
-	uint8_t *data; /* owned by the receiver after ttrpc_reader_next(); free() it */
+	/* Borrowed from the reader: valid until the reader is called again. */
+	const uint8_t *data;
 	bool oversized;
 };
 
-/* Reader: a small scratch buffer for headers and small frames; a frame body
- * larger than the scratch is read straight into its own allocation. */
+/* Reader: a small scratch buffer for headers and small frames, which are
+ * handed out in place; a frame body larger than the scratch is read straight
+ * into a body buffer, kept for the next large frame until ttrpc_reader_trim(). */
 #define TTRPC_READER_SCRATCH (16u << 10)
 
 struct ttrpc_reader {
 	uint8_t *scratch; /* TTRPC_READER_SCRATCH bytes, allocated on first use */
 	size_t start, end; /* unparsed bytes in scratch */
 	bool have_hdr;
+	bool in_body; /* filling body with a large frame */
 	struct ttrpc_frame_hdr hdr;
-	uint8_t *body; /* body being filled (large frames) */
+	uint8_t *body; /* body_cap bytes, NULL until a large frame comes */
+	size_t body_cap;
 	size_t body_have;
 	uint64_t discard; /* oversized body bytes still to skip */
 	uint32_t max_data;
@@ -65,8 +69,8 @@ int ttrpc_reader_space(struct ttrpc_reader *r, uint8_t **ptr, size_t *len);
 void ttrpc_reader_commit(struct ttrpc_reader *r, size_t n);
 /* 1 and a frame, 0 when more bytes are needed, -ENOMEM. */
 int ttrpc_reader_next(struct ttrpc_reader *r, struct ttrpc_frame *f);
-/* Frees the scratch buffer when nothing is buffered: an idle connection
- * then holds no read memory (it is allocated again on the next read). */
+/* Frees the scratch and body buffers when nothing is buffered: an idle
+ * connection then holds no read memory (allocated again on the next read). */
 void ttrpc_reader_trim(struct ttrpc_reader *r);
 /* True when the reader holds no partial frame (so EOF here is clean). */
 bool ttrpc_reader_idle(const struct ttrpc_reader *r);

@@ -88,6 +88,7 @@ struct ttrpc_server {
 	bool in_dispatch;
 	struct ttrpc_call *in_handler; /* the call whose handler runs now */
 	bool in_handler_freed;
+	int64_t sweep_at; /* when to free idle connections' buffers, 0 = none */
 };
 
 static void conn_close(struct sconn *sc);
@@ -377,7 +378,7 @@ static int send_error(struct sconn *sc, uint32_t id, int code, const char *fmt, 
 	va_start(ap, fmt);
 	ttrpc_status_vset(&st, code, fmt, ap);
 	va_end(ap);
-	struct ttrpc_obuf *b = ttrpc_env_response_err(id, st.code, st.message);
+	struct ttrpc_obuf *b = ttrpc_env_response_err(&sc->c, id, st.code, st.message);
 	if (!b)
 		return -ENOMEM;
 	return send_frame(sc, b);
@@ -418,7 +419,7 @@ int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *resp)
 			rc = send_error(call->conn, call->stream_id, TTRPC_UNKNOWN,
 					"ttrpc: marshal called with nil");
 		} else {
-			struct ttrpc_obuf *b = ttrpc_env_response_ok(call->stream_id, resp);
+			struct ttrpc_obuf *b = ttrpc_env_response_ok(&call->conn->c, call->stream_id, resp);
 			if (!b && errno == EMSGSIZE)
 				rc = send_error(call->conn, call->stream_id, TTRPC_RESOURCE_EXHAUSTED,
 						"message length %zu exceed maximum message size of %u",
@@ -444,7 +445,7 @@ int ttrpc_call_send(struct ttrpc_call *call, const ProtobufCMessage *msg)
 		return -EPIPE;
 	if (msg->descriptor != call->method->output)
 		return -EINVAL;
-	struct ttrpc_obuf *b = ttrpc_env_data(call->stream_id, 0, msg);
+	struct ttrpc_obuf *b = ttrpc_env_data(&call->conn->c, call->stream_id, 0, msg);
 	if (!b)
 		return -errno;
 	return send_frame(call->conn, b);
@@ -560,6 +561,14 @@ static void expire_deadlines(struct ttrpc_server *s)
 		}
 	}
 	resume_listeners(s, now, &next);
+	if (s->sweep_at && s->sweep_at <= now) {
+		bool more = false;
+		for (struct sconn *sc = s->conns; sc; sc = sc->next)
+			more |= ttrpc_conn_sweep(&sc->c);
+		s->sweep_at = more ? now + TTRPC_CONN_SWEEP_NS : 0;
+	}
+	if (s->sweep_at && (!next || s->sweep_at < next))
+		next = s->sweep_at;
 	ttrpc_poller_set(&s->poller, next);
 	run_cancels(s);
 }
@@ -746,7 +755,6 @@ static int on_frame(struct ttrpc_conn *c, struct ttrpc_frame *f)
 		handle_data(sc, f);
 	}
 	/* other types: ignored for forward compatibility */
-	free(f->data);
 	return rc < 0 && rc != -ENOMEM ? rc : 0;
 }
 
@@ -806,8 +814,12 @@ int ttrpc_server_dispatch(struct ttrpc_server *s)
 			struct sconn *sc = ev[i].data.ptr;
 			if (sc->dead)
 				continue;
-			if (ttrpc_conn_handle(&sc->c, ev[i].events) < 0)
+			if (ttrpc_conn_handle(&sc->c, ev[i].events) < 0) {
 				sc->dead = true;
+			} else if (!s->sweep_at && ttrpc_conn_cached(&sc->c)) {
+				s->sweep_at = ttrpc_now_ns() + TTRPC_CONN_SWEEP_NS;
+				ttrpc_poller_arm(&s->poller, s->sweep_at);
+			}
 		}
 	}
 	reap_conns(s);

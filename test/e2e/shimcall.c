@@ -515,8 +515,7 @@ static int raw_read(int fd, int timeout_ms)
 		struct ttrpc_frame f;
 		int r;
 		while ((r = ttrpc_reader_next(&rd, &f)) == 1) {
-			print_frame(&f);
-			free(f.data);
+			print_frame(&f); /* f.data is the reader's */
 		}
 		if (r < 0)
 			die("out of memory");

@@ -29,8 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				size_t n;
 				struct ttrpc_status st;
 				ttrpc_env_parse_response(f.data, f.hdr.length, &p, &n, &st);
+				struct ttrpc_env_req req;
+				char err[96];
+				ttrpc_env_parse_request(f.data, f.hdr.length, &req, err, sizeof(err));
 			}
-			free(f.data);
 		}
 	}
 	ttrpc_reader_release(&r);

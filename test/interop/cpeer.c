@@ -11,7 +11,6 @@
 #include "ttrpc/bench.pb-c.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -1220,10 +1219,6 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-	/* Echoing large frames frees and regrows big buffers on every call: keep
-	 * glibc from trimming and re-faulting the heap each time. */
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
-	mallopt(M_MMAP_THRESHOLD, 16 << 20);
 	if (argc < 2)
 		return usage();
 	const char *mode = argv[1], *socket_path = NULL;

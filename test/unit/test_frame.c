@@ -45,7 +45,6 @@ Test(frame, go_example_bytes)
 	cr_assert_eq(f.hdr.stream_id, 1);
 	cr_assert_eq(f.hdr.type, TTRPC_TYPE_RESPONSE);
 	cr_assert(!f.oversized);
-	free(f.data);
 	cr_assert(ttrpc_reader_idle(&r));
 	ttrpc_reader_release(&r);
 }
@@ -66,7 +65,14 @@ static int feed_all(struct ttrpc_reader *r, const uint8_t *buf, size_t n, size_t
 		int rc;
 		while ((rc = ttrpc_reader_next(r, &f)) == 1) {
 			cr_assert(got < max);
-			out[got++] = f;
+			/* frames are borrowed until the next read: keep copies */
+			out[got] = f;
+			if (f.data) {
+				uint8_t *d = malloc(f.hdr.length + 1);
+				memcpy(d, f.data, f.hdr.length);
+				out[got].data = d;
+			}
+			got++;
 		}
 		cr_assert_eq(rc, 0);
 	}
@@ -92,7 +98,7 @@ Test(frame, every_split_of_three_frames)
 		cr_assert_eq(f[2].hdr.flags, TTRPC_FLAG_REMOTE_CLOSED);
 		cr_assert(memcmp(f[2].data, "xyz", 3) == 0);
 		for (int i = 0; i < 3; i++)
-			free(f[i].data);
+			free((void *)f[i].data);
 		cr_assert(ttrpc_reader_idle(&r));
 		ttrpc_reader_release(&r);
 	}
@@ -133,8 +139,8 @@ static void large_frame(uint32_t len, size_t chunk)
 	cr_assert_eq(f[0].hdr.length, len);
 	cr_assert(memcmp(f[0].data, payload, len) == 0);
 	cr_assert_eq(f[1].hdr.stream_id, 9);
-	free(f[0].data);
-	free(f[1].data);
+	free((void *)f[0].data);
+	free((void *)f[1].data);
 	ttrpc_reader_release(&r);
 	free(buf);
 	free(payload);
@@ -172,7 +178,7 @@ Test(frame, oversized_is_discarded_then_reported)
 	cr_assert_eq(f[0].hdr.length, len);
 	cr_assert(!f[1].oversized);
 	cr_assert(memcmp(f[1].data, "ok", 2) == 0);
-	free(f[1].data);
+	free((void *)f[1].data);
 	ttrpc_reader_release(&r);
 	free(buf);
 }
@@ -206,11 +212,9 @@ Test(frame, trim_frees_scratch_only_when_idle)
 	struct ttrpc_frame f;
 	cr_assert_eq(ttrpc_reader_next(&r, &f), 1);
 	cr_assert(memcmp(f.data, "abcd", 4) == 0);
-	free(f.data);
 	ttrpc_reader_trim(&r);
 	cr_assert_null(r.scratch, "idle: nothing held");
 	ttrpc_reader_feed(&r, b, sizeof(b), &used); /* and reading works again */
 	cr_assert_eq(ttrpc_reader_next(&r, &f), 1);
-	free(f.data);
 	ttrpc_reader_release(&r);
 }

@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -635,4 +636,48 @@ Test(server, raise_nofile_limit_to_hard)
 	cr_assert_gt(n, 64);
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	cr_assert_eq(rl.rlim_cur, hard);
+}
+
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* Large-frame buffers are reused while a connection is busy (no heap regrowth
+ * per call) and freed once it has been idle for a sweep period or two. */
+Test(server, buffers_kept_while_busy_and_freed_when_idle)
+{
+	size_t len = 512 << 10;
+	Ttrpc__Bench__V1__EchoPayload e = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
+	Ttrpc__Request r = TTRPC__REQUEST__INIT;
+	e.value.len = len;
+	e.value.data = calloc(1, len);
+	r.service = "ttrpc.bench.v1.Bench";
+	r.method = "Echo";
+	r.payload.len = protobuf_c_message_get_packed_size(&e.base);
+	r.payload.data = malloc(r.payload.len);
+	protobuf_c_message_pack(&e.base, r.payload.data);
+	uint8_t *buf = malloc(ttrpc__request__get_packed_size(&r));
+	size_t n = ttrpc__request__pack(&r, buf);
+	size_t base = heap_in_use();
+	for (uint32_t id = 1; id <= 5; id += 2) {
+		send_frame(id, TTRPC_TYPE_REQUEST, 0, buf, n);
+		struct ttrpc_frame_hdr h;
+		free(recv_frame(&h));
+		cr_assert_eq(h.length, 1 + 3 + r.payload.len);
+	}
+	size_t busy = heap_in_use() - base;
+	cr_log_info("held after 3 calls: %zu KiB", busy >> 10);
+	cr_assert_geq(busy, 2 * len, "request and reply buffers kept for reuse");
+	cr_assert_lt(busy, 3 * len, "and not one per call");
+	int64_t end = ttrpc_now_ns() + 3500 * 1000000LL;
+	while (ttrpc_now_ns() < end)
+		ts_step(&ts, 100);
+	ssize_t idle = (ssize_t)heap_in_use() - (ssize_t)base;
+	cr_log_info("held when idle: %zd KiB", idle >> 10);
+	cr_assert_lt(idle, 32 << 10, "idle connection holds %zd bytes", idle);
+	free(buf);
+	free(r.payload.data);
+	free(e.value.data);
 }
