@@ -320,6 +320,16 @@ bool ttrpc_utf8_valid_n(const uint8_t *p, size_t n)
 {
 	const uint8_t *end = p + n;
 	while (p < end) {
+		/* names and metadata are ASCII: eight bytes at a time */
+		while (end - p >= 8) {
+			uint64_t w;
+			memcpy(&w, p, 8);
+			if (w & 0x8080808080808080ull)
+				break;
+			p += 8;
+		}
+		if (p == end)
+			break;
 		unsigned c = *p;
 		int k;
 		uint32_t cp;
@@ -355,7 +365,7 @@ bool ttrpc_utf8_valid_n(const uint8_t *p, size_t n)
 
 /* ---- Request parsing, with gogo/protobuf's table decoder's rules ---- */
 
-#define GO_EOF "unexpected EOF"
+static const char GO_EOF[] = "unexpected EOF";
 
 /* gogo's decodeVarint: at most 10 bytes; anything else is a truncation. */
 static bool go_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
@@ -548,7 +558,7 @@ bool ttrpc_env_truncated(const uint8_t *p, size_t n)
 			return true;
 		const char *e = go_skip(&p, end, (int)(key & 7), err, sizeof(err));
 		if (e)
-			return e == (const char *)GO_EOF || strcmp(e, GO_EOF) == 0;
+			return e == GO_EOF;
 	}
 	return false;
 }

@@ -661,6 +661,8 @@ Test(server, buffers_kept_while_busy_and_freed_when_idle)
 	uint8_t *buf = malloc(ttrpc__request__get_packed_size(&r));
 	size_t n = ttrpc__request__pack(&r, buf);
 	size_t base = heap_in_use();
+	if (base == 0)
+		cr_skip_test("mallinfo2() sees nothing: a sanitizer's allocator");
 	for (uint32_t id = 1; id <= 5; id += 2) {
 		send_frame(id, TTRPC_TYPE_REQUEST, 0, buf, n);
 		struct ttrpc_frame_hdr h;
