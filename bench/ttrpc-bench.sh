@@ -5,12 +5,14 @@
 # Writes a markdown table with calls/s, p50/p99 latency and the C/Go ratios to
 # bench/results/ttrpc.md and prints it.
 #
-#   bench/ttrpc-bench.sh [-d 3s] [-r 1] [-s "0 1024 65536 1048576"] [-c "1 16"]
+#   bench/ttrpc-bench.sh [-d 2s] [-r 5] [-s "0 1024 65536 1048576"] [-c "1 16"]
 #                        [-B builddir | --cpeer PATH --gopeer PATH] [-o out.md]
 #
-# -d is the measured time per cell and side; -r N runs each cell N times,
-# alternating C and Go, and reports the median of each figure (for noisy
-# machines).
+# -d is the measured time per run; -r N runs each cell N times per side,
+# interleaved (C Go, Go C, C Go, ...), and reports the median with the min-max
+# spread of each side, the ratio of the medians and the worst ratio of a C run
+# to the Go run next to it. The machine's load average is recorded per cell and
+# for the whole run: on a shared machine the spread is part of the result.
 #
 # Without --cpeer/--gopeer the peers are built with cmake in the build dir
 # (default: <repo>/build). Concurrency N means N calls in flight on ONE
@@ -20,8 +22,8 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-duration=3s
-repeat=1
+duration=2s
+repeat=5
 sizes="0 1024 65536 1048576"
 concurrencies="1 16"
 build_dir=$root/build
@@ -106,13 +108,24 @@ json_get() {
 	printf '%s\n' "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p"
 }
 
-# median KEY JSON...: the median of that figure over the runs.
-median() {
+# values KEY JSON...: that figure of each run, one per line, in run order.
+values() {
 	local key=$1 j
 	shift
 	for j in "$@"; do
 		json_get "$j" "$key"
-	done | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	done
+}
+
+# stat KEY JSON...: "median min max" of that figure over the runs.
+stat() {
+	values "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		print m, v[1], v[NR] }'
+}
+
+load1() {
+	cut -d' ' -f1 /proc/loadavg
 }
 
 human_size() {
@@ -126,34 +139,57 @@ human_size() {
 }
 
 rows=()
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for size in $sizes; do
 	for conc in $concurrencies; do
 		echo "ttrpc-bench: $(human_size "$size") x $conc in flight," \
-			"$repeat x $duration each side" >&2
+			"$repeat x $duration each side, interleaved" >&2
 		# Fresh servers per cell: no cell inherits another's heap or caches.
 		start_server c "$cpeer"
 		start_server go "$gopeer"
-		cs=() gs=()
-		for _ in $(seq "$repeat"); do
-			cs+=("$("$cpeer" bench -socket "$tmp/c.sock" -size "$size" \
-				-concurrency "$conc" -duration "$duration")")
-			gs+=("$("$gopeer" bench -socket "$tmp/go.sock" -size "$size" \
-				-concurrency "$conc" -duration "$duration")")
+		cs=() gs=() loads=()
+		for i in $(seq "$repeat"); do
+			loads+=("$(load1)")
+			# alternate which side goes first, so neither always runs
+			# right after the other's burst
+			if [ $((i % 2)) -eq 1 ]; then
+				cs+=("$("$cpeer" bench -socket "$tmp/c.sock" -size "$size" \
+					-concurrency "$conc" -duration "$duration")")
+				gs+=("$("$gopeer" bench -socket "$tmp/go.sock" -size "$size" \
+					-concurrency "$conc" -duration "$duration")")
+			else
+				gs+=("$("$gopeer" bench -socket "$tmp/go.sock" -size "$size" \
+					-concurrency "$conc" -duration "$duration")")
+				cs+=("$("$cpeer" bench -socket "$tmp/c.sock" -size "$size" \
+					-concurrency "$conc" -duration "$duration")")
+			fi
 		done
 		stop_servers
+		# worst pair: the lowest ratio of a C run to the Go run of its round
+		worst=$(paste <(values calls_per_sec "${cs[@]}") <(values calls_per_sec "${gs[@]}") |
+			awk '$2 > 0 { r = $1 / $2; if (w == "" || r < w) w = r } END { printf "%.2f", w }')
+		read -r cc cmin cmax <<<"$(stat calls_per_sec "${cs[@]}")"
+		read -r gc gmin gmax <<<"$(stat calls_per_sec "${gs[@]}")"
+		read -r c50 _ _ <<<"$(stat p50_us "${cs[@]}")"
+		read -r g50 _ _ <<<"$(stat p50_us "${gs[@]}")"
+		read -r c99 _ _ <<<"$(stat p99_us "${cs[@]}")"
+		read -r g99 _ _ <<<"$(stat p99_us "${gs[@]}")"
+		read -r lmed lmin lmax <<<"$(printf '%s\n' "${loads[@]}" | sort -g |
+			awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)], v[1], v[NR] }')"
 		rows+=("$(awk -v size="$(human_size "$size")" -v conc="$conc" \
-			-v cc="$(median calls_per_sec "${cs[@]}")" \
-			-v gc="$(median calls_per_sec "${gs[@]}")" \
-			-v c50="$(median p50_us "${cs[@]}")" -v g50="$(median p50_us "${gs[@]}")" \
-			-v c99="$(median p99_us "${cs[@]}")" -v g99="$(median p99_us "${gs[@]}")" '
+			-v cc="$cc" -v cmin="$cmin" -v cmax="$cmax" \
+			-v gc="$gc" -v gmin="$gmin" -v gmax="$gmax" -v worst="$worst" \
+			-v c50="$c50" -v g50="$g50" -v c99="$c99" -v g99="$g99" \
+			-v lmin="$lmin" -v lmax="$lmax" '
 			function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
 			BEGIN {
-				printf "| %s | %d | %.0f | %.0f | **%s** | %.1f | %.1f | **%s** | %.1f | %.1f | **%s** |",
-					size, conc, cc, gc, ratio(cc, gc), c50, g50, ratio(c50, g50),
-					c99, g99, ratio(c99, g99)
+				printf "| %s | %d | %.0f (%.0f–%.0f) | %.0f (%.0f–%.0f) | **%s** | %s | %.1f / %.1f | %.1f / %.1f | %.1f–%.1f |",
+					size, conc, cc, cmin, cmax, gc, gmin, gmax, ratio(cc, gc), worst,
+					c50, g50, c99, g99, lmin, lmax
 			}')")
 	done
 done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 go_version=$(go version 2>/dev/null | awk '{print $3}' || true)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -162,24 +198,26 @@ mkdir -p "$(dirname "$out")"
 	echo "# ttrpc echo: C (nanoshim ttrpc) vs Go (containerd/ttrpc 1.1.1)"
 	echo
 	echo "$(date -u +%Y-%m-%d), $(nproc) CPUs ($cpu), Linux $(uname -r), ${go_version:-go ?}."
-	if [ "$repeat" -gt 1 ]; then
-		echo "Each cell: median of $repeat runs of $duration per side (C and Go alternating),"
-	else
-		echo "Each cell: $duration measured per side,"
-	fi
-	echo "after a short warm-up; client and server on the same machine over a unix"
-	echo "socket. Generated by \`bench/ttrpc-bench.sh -d $duration -r $repeat\`."
+	echo "Load average (1/5/15 min): $load_start at the start, $load_end at the end."
+	echo
+	echo "Each cell: $repeat runs of $duration per side, C and Go interleaved (the side"
+	echo "that goes first alternates), after a short warm-up each; client and server on"
+	echo "the same machine over a unix socket. Generated by"
+	echo "\`bench/ttrpc-bench.sh -d $duration -r $repeat\`."
 	echo
 	echo "- C: \`cpeer bench\` -> \`cpeer server\` (one thread each, epoll). Concurrency N ="
 	echo "  N async calls kept in flight on one connection."
 	echo "- Go: \`gopeer bench\` -> \`gopeer server\` (ttrpc 1.1.1, default GOMAXPROCS)."
 	echo "  Concurrency N = N goroutines sharing one \`ttrpc.Client\` (one connection)."
 	echo "- Both servers are started afresh for each cell."
+	echo "- calls/s: median (min–max) of the runs. C/Go: ratio of the medians; worst:"
+	echo "  the lowest C/Go of one round (a C run and the Go run next to it)."
 	echo "- Latency is per call, issue to reply, over the calls started in the measured"
-	echo "  window. Ratios are C/Go: calls/s above 1 and latency below 1 favour C."
+	echo "  window, median over the runs (C / Go). Load: the 1-minute load average"
+	echo "  before each run of the cell, min–max."
 	echo
-	echo "| payload | in flight | C calls/s | Go calls/s | C/Go | C p50 µs | Go p50 µs | C/Go | C p99 µs | Go p99 µs | C/Go |"
-	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| payload | in flight | C calls/s | Go calls/s | C/Go | worst | p50 µs C / Go | p99 µs C / Go | load |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	printf '%s\n' "${rows[@]}"
 } >"$out"
 cat "$out"
