@@ -48,6 +48,7 @@ struct sconn {
 	struct sconn *prev, *next;
 	unsigned inflight; /* calls not yet freed, parked ones included */
 	unsigned parked;
+	size_t parked_bytes;
 	bool dead;
 };
 
@@ -64,6 +65,7 @@ struct ttrpc_call {
 	ProtobufCMessage *req;
 	uint32_t stream_id;
 	uint8_t req_flags;
+	size_t held; /* bytes of request this call keeps: its allocation, payload */
 	bool parked;
 	bool answered;	/* a final Response has been queued (or cannot be) */
 	bool cancelled;
@@ -345,8 +347,10 @@ static void call_free(struct ttrpc_call *call)
 	call_unlink(call);
 	if (call->conn) {
 		call->conn->inflight--;
-		if (call->parked)
+		if (call->parked) {
 			call->conn->parked--;
+			call->conn->parked_bytes -= call->held;
+		}
 		struct sconn *sc = call->conn;
 		call->conn = NULL;
 		struct ttrpc_server *s = sc->srv;
@@ -482,10 +486,12 @@ int ttrpc_call_park(struct ttrpc_call *call)
 {
 	if (call->parked || !call->conn)
 		return 0;
-	if (call->conn->parked >= TTRPC_CONN_MAX_PARKED)
+	if (call->conn->parked >= TTRPC_CONN_MAX_PARKED ||
+	    call->conn->parked_bytes + call->held > TTRPC_CONN_MAX_PARKED_BYTES)
 		return -ENOSPC;
 	call->parked = true;
 	call->conn->parked++;
+	call->conn->parked_bytes += call->held;
 	return 0;
 }
 
@@ -593,6 +599,7 @@ static struct ttrpc_call *call_new(const struct ttrpc_env_req *r)
 	struct ttrpc_call *call = calloc(1, n);
 	if (!call)
 		return NULL;
+	call->held = n + r->payload.n;
 	call->md = (struct ttrpc_kv *)(call + 1);
 	call->n_md = r->n_md;
 	char *p = (char *)(call->md + r->n_md);

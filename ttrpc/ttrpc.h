@@ -30,6 +30,7 @@ struct ttrpc_kv {
 #define TTRPC_SERVER_MAX_CONNS 1024	 /* accepted connections at once */
 #define TTRPC_CONN_MAX_INFLIGHT 4096	 /* active calls per connection */
 #define TTRPC_CONN_MAX_PARKED 65536	 /* parked calls per connection */
+#define TTRPC_CONN_MAX_PARKED_BYTES (32u << 20) /* request bytes they hold */
 
 /* ---- server ---------------------------------------------------------- */
 
@@ -100,8 +101,9 @@ int64_t ttrpc_call_timeout_nano(const struct ttrpc_call *call); /* as received, 
  * call holds little: it stops counting toward TTRPC_CONN_MAX_INFLIGHT, so calls
  * parked forever (a client that gave up on a Wait without a deadline) never make
  * the server refuse new ones. Parked calls have their own, larger budget,
- * TTRPC_CONN_MAX_PARKED: -ENOSPC past it, and the call then stays active (the
- * handler should fail it). The request and metadata stay valid as before. */
+ * TTRPC_CONN_MAX_PARKED calls holding at most TTRPC_CONN_MAX_PARKED_BYTES of
+ * request (metadata and payload): -ENOSPC past it, and the call then stays
+ * active (the handler should fail it). The request and metadata stay valid as before. */
 int ttrpc_call_park(struct ttrpc_call *call);
 size_t ttrpc_call_metadata_count(const struct ttrpc_call *call);
 struct ttrpc_kv ttrpc_call_metadata_at(const struct ttrpc_call *call, size_t i);

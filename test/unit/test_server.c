@@ -356,6 +356,51 @@ Test(server, parked_calls_do_not_count_toward_the_cap)
 		      "ttrpc: 4096 calls in flight on this connection");
 }
 
+/* Parked calls are bounded by the bytes they hold, too: 16 KB of metadata
+ * each fills TTRPC_CONN_MAX_PARKED_BYTES after about 2000 of them. */
+Test(server, parked_calls_bounded_by_bytes)
+{
+	ts.park_sleeps = true;
+	Ttrpc__Bench__V1__SleepRequest sl = TTRPC__BENCH__V1__SLEEP_REQUEST__INIT;
+	uint8_t pbuf[32];
+	sl.millis = 600000;
+	Ttrpc__Request r = TTRPC__REQUEST__INIT;
+	Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT, *pkv = &kv;
+	char *v = malloc(16000);
+	memset(v, 'v', 15999);
+	v[15999] = '\0';
+	r.service = "ttrpc.bench.v1.Bench";
+	r.method = "Sleep";
+	r.payload.len = protobuf_c_message_pack(&sl.base, pbuf);
+	r.payload.data = pbuf;
+	kv.key = "k";
+	kv.value = v;
+	r.n_metadata = 1;
+	r.metadata = &pkv;
+	uint8_t *buf = malloc(ttrpc__request__get_packed_size(&r));
+	size_t n = ttrpc__request__pack(&r, buf);
+	uint32_t id;
+	struct ttrpc_frame_hdr h;
+	uint8_t hb[TTRPC_HEADER_LEN];
+	for (id = 1; id < 2 * 3000; id += 2) {
+		send_frame(id, TTRPC_TYPE_REQUEST, 0, buf, n);
+		if (read(peer, hb, sizeof(hb)) == (ssize_t)sizeof(hb))
+			break; /* the first reply: the first call refused */
+	}
+	ttrpc_frame_hdr_decode(hb, &h);
+	cr_log_info("parked %u calls of %zu bytes before the first refusal", h.stream_id / 2, n);
+	cr_assert_eq(h.stream_id, id);
+	cr_assert_gt(id / 2, 1900);
+	cr_assert_lt(id / 2, 2100);
+	uint8_t *body = malloc(h.length);
+	cr_assert(recv_exact(body, h.length, 5000));
+	free(body);
+	send_frame(id + 2, TTRPC_TYPE_REQUEST, 0, echo_hi, sizeof(echo_hi));
+	expect_echo_hi(id + 2);
+	free(buf);
+	free(v);
+}
+
 Test(server, unknown_types_and_stray_frames_ignored)
 {
 	send_frame(1, 9, 0, "zz", 2);

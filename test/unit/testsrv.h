@@ -83,8 +83,11 @@ static void ts_sleep(struct ttrpc_call *call, const ProtobufCMessage *req, void 
 	s->next = ts->sleepers;
 	ts->sleepers = s;
 	ttrpc_call_on_cancel(call, ts_sleep_cancel, ts);
-	if (ts->park_sleeps && ttrpc_call_park(call) < 0)
-		ts_sleep_cancel(call, ts);
+	if (ts->park_sleeps && ttrpc_call_park(call) < 0) {
+		ts->sleepers = s->next;
+		free(s);
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "no room to park");
+	}
 }
 
 static void ts_fail(struct ttrpc_call *call, const ProtobufCMessage *req, void *ud)
