@@ -56,6 +56,8 @@ struct ttrpc_call {
 	struct ttrpc_server *srv;
 	struct sconn *conn; /* NULL once the connection is gone */
 	struct ttrpc_call *prev, *next;
+	struct ttrpc_call *sprev, *snext; /* in srv->streams while the client may send */
+	bool in_streams;
 	const struct service *svc;
 	const ProtobufCMethodDescriptor *method;
 	const char *service, *method_name; /* in this allocation, after the struct */
@@ -85,6 +87,7 @@ struct ttrpc_server {
 	struct sconn *conns;
 	unsigned n_conns;
 	struct ttrpc_call *calls;
+	struct ttrpc_call *streams; /* calls open for client Data: what Data frames look up */
 	enum ttrpc_peer_check peer_check;
 	bool shutting_down;
 	bool in_dispatch;
@@ -328,9 +331,24 @@ static void accept_all(struct ttrpc_server *s, struct listener *l)
 
 /* ---- calls ---- */
 
+static void stream_unlink(struct ttrpc_call *call)
+{
+	if (!call->in_streams)
+		return;
+	if (call->sprev)
+		call->sprev->snext = call->snext;
+	else if (call->srv && call->srv->streams == call)
+		call->srv->streams = call->snext;
+	if (call->snext)
+		call->snext->sprev = call->sprev;
+	call->sprev = call->snext = NULL;
+	call->in_streams = false;
+}
+
 static void call_unlink(struct ttrpc_call *call)
 {
 	struct ttrpc_server *s = call->srv;
+	stream_unlink(call);
 	if (call->prev)
 		call->prev->next = call->next;
 	else if (s && s->calls == call)
@@ -701,6 +719,13 @@ static int handle_request(struct sconn *sc, struct ttrpc_frame *f)
 	if (s->calls)
 		s->calls->prev = call;
 	s->calls = call;
+	if (call->req_flags & TTRPC_FLAG_REMOTE_OPEN) {
+		call->snext = s->streams;
+		if (s->streams)
+			s->streams->sprev = call;
+		s->streams = call;
+		call->in_streams = true;
+	}
 	sc->inflight++;
 	s->in_handler = call;
 	s->in_handler_freed = false;
@@ -716,9 +741,9 @@ static int handle_request(struct sconn *sc, struct ttrpc_frame *f)
 
 static void handle_data(struct sconn *sc, struct ttrpc_frame *f)
 {
-	struct ttrpc_call *call = sc->srv->calls;
+	struct ttrpc_call *call = sc->srv->streams;
 	while (call && !(call->conn == sc && call->stream_id == f->hdr.stream_id))
-		call = call->next;
+		call = call->snext;
 	/* Data for no live stream is ignored, as ttrpc 1.1 does. */
 	if (!call || !(call->req_flags & TTRPC_FLAG_REMOTE_OPEN) || !call->on_data)
 		return;
@@ -741,8 +766,10 @@ static void handle_data(struct sconn *sc, struct ttrpc_frame *f)
 			return;
 		}
 	}
-	if (closed)
+	if (closed) {
 		call->req_flags &= (uint8_t)~TTRPC_FLAG_REMOTE_OPEN;
+		stream_unlink(call);
+	}
 	call->on_data(call, msg, closed, call->data_ud);
 	if (msg)
 		protobuf_c_message_free_unpacked(msg, NULL);
