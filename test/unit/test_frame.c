@@ -218,3 +218,36 @@ Test(frame, trim_frees_scratch_only_when_idle)
 	cr_assert_eq(ttrpc_reader_next(&r, &f), 1);
 	ttrpc_reader_release(&r);
 }
+
+Test(frame, large_body_buffer_reused_and_trimmed)
+{
+	uint32_t len = 3 * TTRPC_READER_SCRATCH;
+	uint8_t *buf = calloc(1, 2 * (TTRPC_HEADER_LEN + len)), *zero = calloc(1, len);
+	size_t n = make_frame(buf, 1, 1, 0, zero, len);
+	n += make_frame(buf + n, 3, 1, 0, zero, len - 5);
+	struct ttrpc_reader r;
+	ttrpc_reader_init(&r);
+	struct ttrpc_frame f;
+	const uint8_t *first = NULL;
+	size_t off = 0;
+	int got = 0;
+	while (off < n) {
+		size_t used;
+		cr_assert_eq(ttrpc_reader_feed(&r, buf + off, n - off, &used), 0);
+		off += used;
+		while (ttrpc_reader_next(&r, &f) == 1) {
+			if (got++ == 0)
+				first = f.data;
+			else
+				cr_assert_eq(f.data, first, "the second large frame reuses the buffer");
+		}
+	}
+	cr_assert_eq(got, 2);
+	cr_assert_not_null(r.body, "kept for the next large frame");
+	ttrpc_reader_trim(&r);
+	cr_assert_null(r.body, "freed by trim when idle");
+	cr_assert_null(r.scratch);
+	ttrpc_reader_release(&r);
+	free(buf);
+	free(zero);
+}
