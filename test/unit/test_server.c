@@ -618,8 +618,11 @@ Test(server, out_of_fds_backs_off_then_serves_again)
 	snprintf(peer_dir, sizeof(peer_dir), "/tmp/nanoshim-emfile-XXXXXX");
 	cr_assert_not_null(mkdtemp(peer_dir));
 	snprintf(peer_path, sizeof(peer_path), "%s/s.sock", peer_dir);
+	int alive[2]; /* the child serves until this test process goes away */
+	cr_assert_eq(pipe2(alive, O_CLOEXEC), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
+		close(alive[1]);
 		ts_init(&ts); /* a fresh server, alone in this process */
 		if (ttrpc_server_listen(ts.srv, peer_path) < 0)
 			_exit(3);
@@ -630,15 +633,17 @@ Test(server, out_of_fds_backs_off_then_serves_again)
 		rl.rlim_cur = (rlim_t)lowest + 4;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			_exit(4);
-		int64_t end = ttrpc_now_ns() + 20 * 1000000000LL;
-		while (ttrpc_now_ns() < end)
+		int64_t end = ttrpc_now_ns() + 30 * 1000000000LL;
+		struct pollfd pf = {.fd = alive[0], .events = POLLIN};
+		while (ttrpc_now_ns() < end && poll(&pf, 1, 0) == 0)
 			ts_step(&ts, 50);
 		_exit(0);
 	}
+	close(alive[0]);
 	struct sockaddr_un sa;
 	int len = ttrpc_sockaddr(peer_path, &sa);
 	int peers[12];
-	for (int i = 0; i < 100 && access(peer_path, F_OK) < 0; i++)
+	for (int i = 0; i < 1000 && access(peer_path, F_OK) < 0; i++)
 		usleep(10000);
 	for (int i = 0; i < 12; i++) {
 		peers[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -657,7 +662,7 @@ Test(server, out_of_fds_backs_off_then_serves_again)
 	Ttrpc__Bench__V1__EchoPayload e = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
 	e.value.data = (uint8_t *)"hi";
 	e.value.len = 2;
-	struct ttrpc_call_opts o = {.timeout_ns = 3000000000LL};
+	struct ttrpc_call_opts o = {.timeout_ns = 10000000000LL};
 	ProtobufCMessage *reply = NULL;
 	struct ttrpc_status st;
 	int rc = ttrpc_client_call(c, "ttrpc.bench.v1.Bench", "Echo", &e.base,
@@ -665,6 +670,7 @@ Test(server, out_of_fds_backs_off_then_serves_again)
 	ttrpc_client_free(c);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+	close(alive[1]);
 	cr_assert_eq(rc, 0, "echo after fds freed: %s", st.message);
 	protobuf_c_message_free_unpacked(reply, NULL);
 	cr_assert_leq(used, 5, "server used %ld ticks of 10 ms in 0.5 s while out of fds", used);
