@@ -1,8 +1,12 @@
-/* Event publisher (see events.h). */
+/* Event publisher (see events.h): a FIFO of packed events, sent one at a time
+ * from the loop over a client connected without ever blocking — a containerd
+ * whose listen backlog is full answers a non-blocking connect with EAGAIN,
+ * which is one more retry with back-off, not a shim asleep in the kernel. */
 #include "events.h"
 #include "log.h"
 #include "ttrpc.h"
 
+#include "containerd/events/task.pb-c.h"
 #include "containerd/services/events/ttrpc/v1/events.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 
@@ -10,19 +14,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #define FORWARD_TIMEOUT_NS (5 * 1000000000LL)
+#define CONNECT_TIMEOUT_MS 5000
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
+
+/* What gives way when the queue is full, lowest first. */
+enum event_class {
+	EV_OOM,       /* repeats per container coalesce; the oldest goes first */
+	EV_INFO,      /* exec-added, paused, resumed, checkpointed */
+	EV_LIFECYCLE, /* create, start, exec-started, exit, delete: containerd's state */
+	EV_CLASSES,
+};
 
 struct event {
 	char *topic;
 	char *type_url;
 	uint8_t *value;
 	size_t len;
+	enum event_class cls;
+	char *oom_id; /* EV_OOM: the container, to coalesce repeats */
 	struct timespec ts;
-	struct event *next;
+	struct event *prev, *next;
 };
 
 static struct {
@@ -31,13 +49,20 @@ static struct {
 	char *ns;
 	struct ttrpc_client *client;
 	struct loop_source *client_src;
+	/* a connect in progress (EINPROGRESS): its fd, EPOLLOUT watch, deadline */
+	int conn_fd;
+	struct loop_source *conn_src;
+	struct loop_timer *conn_timer;
 	struct event *head, *tail;
-	unsigned n;
-	bool in_flight;
+	unsigned n, n_class[EV_CLASSES];
+	bool in_flight;   /* head is being sent */
+	bool kick_queued; /* a deferred kick is pending */
+	bool unreachable; /* warned about the current outage */
+	bool stopping;    /* events_shutdown() is freeing the client */
 	struct loop_timer *retry;
 	int backoff_ms;
 	unsigned long dropped;
-} ev;
+} ev = {.conn_fd = -1};
 
 static void kick(void);
 
@@ -49,23 +74,51 @@ static void disconnect(void)
 	ev.client = NULL;
 }
 
+static void connect_abort(void)
+{
+	loop_io_remove(ev.conn_src);
+	ev.conn_src = NULL;
+	loop_timer_cancel(ev.conn_timer);
+	ev.conn_timer = NULL;
+	if (ev.conn_fd >= 0)
+		close(ev.conn_fd);
+	ev.conn_fd = -1;
+}
+
 static void on_client(struct loop_source *s, int fd, uint32_t events, void *ud)
 {
 	if (ev.client)
 		ttrpc_client_dispatch(ev.client);
 }
 
-static void pop(void)
+static void unlink_event(struct event *e)
 {
-	struct event *e = ev.head;
-	ev.head = e->next;
-	if (!ev.head)
-		ev.tail = NULL;
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		ev.head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		ev.tail = e->prev;
 	ev.n--;
+	ev.n_class[e->cls]--;
+}
+
+static void event_free(struct event *e)
+{
 	free(e->topic);
 	free(e->type_url);
 	free(e->value);
+	free(e->oom_id);
 	free(e);
+}
+
+static void pop(void)
+{
+	struct event *e = ev.head;
+	unlink_event(e);
+	event_free(e);
 }
 
 static void on_retry(void *ud)
@@ -76,7 +129,20 @@ static void on_retry(void *ud)
 
 static void deferred_kick(void *ud)
 {
+	ev.kick_queued = false;
 	kick();
+}
+
+/* Kicks from the loop, never from inside the caller: events_publish() runs
+ * in handlers before they reply, on_forwarded() inside the client's dispatch. */
+static void schedule_kick(void)
+{
+	if (ev.kick_queued)
+		return;
+	if (loop_defer(ev.loop, deferred_kick, NULL) == 0)
+		ev.kick_queued = true;
+	else if (!ev.retry) /* no memory for the deferral: try again soon */
+		ev.retry = loop_add_timer_ms(ev.loop, BACKOFF_MIN_MS, on_retry, NULL);
 }
 
 static void deferred_disconnect(void *ud)
@@ -84,44 +150,122 @@ static void deferred_disconnect(void *ud)
 	disconnect();
 }
 
-static void on_forwarded(const struct ttrpc_status *st, ProtobufCMessage *reply, void *ud)
+static void retry_later(void)
 {
-	ev.in_flight = false;
-	if (reply)
-		protobuf_c_message_free_unpacked(reply, NULL);
-	if (st->code == TTRPC_OK) {
-		ev.backoff_ms = 0;
-		pop();
-		/* continue from the loop, not from inside the client's dispatch */
-		loop_defer(ev.loop, deferred_kick, NULL);
-		return;
-	}
-	log_warn("publish %s: %s (retrying)", ev.head ? ev.head->topic : "?", st->message);
-	if (st->code == TTRPC_UNAVAILABLE || ttrpc_client_closed(ev.client))
-		loop_defer(ev.loop, deferred_disconnect, NULL);
 	ev.backoff_ms = ev.backoff_ms ? ev.backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (ev.backoff_ms > BACKOFF_MAX_MS)
 		ev.backoff_ms = BACKOFF_MAX_MS;
 	ev.retry = loop_add_timer_ms(ev.loop, ev.backoff_ms, on_retry, NULL);
 }
 
-static void kick(void)
+/* containerd cannot be reached: warn once per outage, then retry. */
+static void connect_failed(int err)
 {
-	if (ev.in_flight || ev.retry || !ev.head)
+	if (!ev.unreachable)
+		log_warn("publish events: connect to %s: %s (retrying)", ev.address, strerror(err));
+	else
+		log_debug("publish events: connect to %s: %s", ev.address, strerror(err));
+	ev.unreachable = true;
+	retry_later();
+}
+
+static void connected(int fd)
+{
+	ev.client = ttrpc_client_new(fd); /* takes fd */
+	if (ev.client)
+		ev.client_src =
+		    loop_add_io(ev.loop, ttrpc_client_fd(ev.client), EPOLLIN, on_client, NULL);
+	if (!ev.client || !ev.client_src) {
+		disconnect();
+		connect_failed(ENOMEM);
 		return;
-	if (!ev.client) {
-		int rc = ttrpc_client_connect(ev.address, &ev.client);
-		if (rc < 0) {
-			ev.client = NULL;
-			ev.backoff_ms = ev.backoff_ms ? ev.backoff_ms * 2 : BACKOFF_MIN_MS;
-			if (ev.backoff_ms > BACKOFF_MAX_MS)
-				ev.backoff_ms = BACKOFF_MAX_MS;
-			ev.retry = loop_add_timer_ms(ev.loop, ev.backoff_ms, on_retry, NULL);
-			return;
-		}
-		ev.client_src = loop_add_io(ev.loop, ttrpc_client_fd(ev.client), EPOLLIN, on_client,
-					    NULL);
 	}
+	if (ev.unreachable)
+		log_info("publish events: connected to %s again", ev.address);
+	ev.unreachable = false;
+}
+
+static void on_connect_ready(struct loop_source *s, int fd, uint32_t events, void *ud)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	ev.conn_fd = -1; /* ours again: connected() or close() below */
+	connect_abort();
+	if (err) {
+		close(fd);
+		connect_failed(err);
+		return;
+	}
+	connected(fd);
+	kick();
+}
+
+static void on_connect_timeout(void *ud)
+{
+	ev.conn_timer = NULL;
+	connect_abort();
+	connect_failed(ETIMEDOUT);
+}
+
+/* Starts a non-blocking connect: done at once (unix sockets connect or fail
+ * immediately, EAGAIN when the listener's backlog is full), or in progress
+ * and watched for EPOLLOUT. */
+static void start_connect(void)
+{
+	struct sockaddr_un sa;
+	int len = ttrpc_sockaddr(ev.address, &sa);
+	if (len < 0) {
+		connect_failed(-len);
+		return;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		connect_failed(errno);
+		return;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, (socklen_t)len) == 0) {
+		connected(fd);
+		return;
+	}
+	int err = errno;
+	if (err == EINPROGRESS) {
+		ev.conn_fd = fd;
+		ev.conn_src = loop_add_io(ev.loop, fd, EPOLLOUT, on_connect_ready, NULL);
+		ev.conn_timer =
+		    loop_add_timer_ms(ev.loop, CONNECT_TIMEOUT_MS, on_connect_timeout, NULL);
+		if (ev.conn_src && ev.conn_timer)
+			return;
+		connect_abort();
+		connect_failed(ENOMEM);
+		return;
+	}
+	close(fd);
+	connect_failed(err);
+}
+
+static void on_forwarded(const struct ttrpc_status *st, ProtobufCMessage *reply, void *ud)
+{
+	ev.in_flight = false;
+	if (reply)
+		protobuf_c_message_free_unpacked(reply, NULL);
+	if (ev.stopping)
+		return;
+	if (st->code == TTRPC_OK) {
+		ev.backoff_ms = 0;
+		pop();
+		schedule_kick();
+		return;
+	}
+	log_warn("publish %s: %s (retrying)", ev.head ? ev.head->topic : "?", st->message);
+	if (st->code == TTRPC_UNAVAILABLE || ttrpc_client_closed(ev.client))
+		loop_defer(ev.loop, deferred_disconnect, NULL);
+	retry_later();
+}
+
+static void send_head(void)
+{
 	struct event *e = ev.head;
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	ts.seconds = e->ts.tv_sec;
@@ -131,36 +275,110 @@ static void kick(void)
 	any.value.data = e->value;
 	any.value.len = e->len;
 	Containerd__Services__Events__Ttrpc__V1__Envelope env =
-		CONTAINERD__SERVICES__EVENTS__TTRPC__V1__ENVELOPE__INIT;
+	    CONTAINERD__SERVICES__EVENTS__TTRPC__V1__ENVELOPE__INIT;
 	env.timestamp = &ts;
 	env.namespace_ = ev.ns;
 	env.topic = e->topic;
 	env.event = &any;
 	Containerd__Services__Events__Ttrpc__V1__ForwardRequest req =
-		CONTAINERD__SERVICES__EVENTS__TTRPC__V1__FORWARD_REQUEST__INIT;
+	    CONTAINERD__SERVICES__EVENTS__TTRPC__V1__FORWARD_REQUEST__INIT;
 	req.envelope = &env;
 	struct ttrpc_kv md[] = {{"containerd-namespace-ttrpc", ev.ns}};
-	struct ttrpc_call_opts o = {.timeout_ns = FORWARD_TIMEOUT_NS, .metadata = md, .n_metadata = 1};
-	int64_t rc = ttrpc_client_call_async(ev.client, "containerd.services.events.ttrpc.v1.Events",
-					     "Forward", &req.base,
-					     &google__protobuf__empty__descriptor, &o, on_forwarded,
-					     NULL);
+	struct ttrpc_call_opts o = {
+	    .timeout_ns = FORWARD_TIMEOUT_NS, .metadata = md, .n_metadata = 1};
+	ev.in_flight = true;
+	int64_t rc = ttrpc_client_call_async(
+	    ev.client, "containerd.services.events.ttrpc.v1.Events", "Forward", &req.base,
+	    &google__protobuf__empty__descriptor, &o, on_forwarded, NULL);
 	if (rc < 0) {
 		struct ttrpc_status st;
 		ttrpc_status_set(&st, TTRPC_UNAVAILABLE, "send: %s", strerror((int)-rc));
-		ev.in_flight = true;
 		on_forwarded(&st, NULL, NULL);
-		return;
 	}
-	ev.in_flight = true;
+}
+
+static void kick(void)
+{
+	if (ev.in_flight || ev.retry || ev.conn_src || !ev.head)
+		return;
+	if (!ev.client) {
+		start_connect();
+		if (!ev.client)
+			return;
+	}
+	send_head();
 }
 
 int events_init(struct loop *l, const char *address, const char *ns)
 {
 	ev.loop = l;
+	ev.conn_fd = -1;
 	if (address && address[0])
 		ev.address = strdup(address);
 	ev.ns = strdup(ns ? ns : "default");
+	return 0;
+}
+
+static enum event_class classify(const char *topic)
+{
+	if (strcmp(topic, "/tasks/oom") == 0)
+		return EV_OOM;
+	static const char *const info[] = {"/tasks/exec-added", "/tasks/paused", "/tasks/resumed",
+	                                   "/tasks/checkpointed"};
+	for (size_t i = 0; i < sizeof(info) / sizeof(info[0]); i++)
+		if (strcmp(topic, info[i]) == 0)
+			return EV_INFO;
+	return EV_LIFECYCLE; /* and anything unknown: never the first to go */
+}
+
+/* The oldest queued event of class cls not already being sent. */
+static struct event *oldest_unsent(enum event_class cls)
+{
+	if (!ev.n_class[cls])
+		return NULL;
+	for (struct event *e = ev.in_flight ? ev.head->next : ev.head; e; e = e->next)
+		if (e->cls == cls)
+			return e;
+	return NULL;
+}
+
+static struct event *unsent_oom_of(const char *id)
+{
+	if (!ev.n_class[EV_OOM])
+		return NULL;
+	for (struct event *e = ev.in_flight ? ev.head->next : ev.head; e; e = e->next)
+		if (e->cls == EV_OOM && strcmp(e->oom_id, id) == 0)
+			return e;
+	return NULL;
+}
+
+/* Logs the first drop and then every power of two, so a flood of OOM events
+ * cannot flood the log as well. */
+static void count_drop(const char *what, const char *topic, const char *why)
+{
+	ev.dropped++;
+	if ((ev.dropped & (ev.dropped - 1)) == 0)
+		log_error("event queue full (%u queued): %s %s %s (%lu events dropped so far)",
+		          ev.n, what, topic, why, ev.dropped);
+}
+
+/* Makes room for one event of class cls and the given topic, or refuses. */
+static int make_room(enum event_class cls, const char *topic)
+{
+	unsigned limit =
+	    cls == EV_LIFECYCLE ? EVENTS_QUEUE_MAX : EVENTS_QUEUE_MAX - EVENTS_QUEUE_RESERVED;
+	if (ev.n < limit && (cls != EV_OOM || ev.n_class[EV_OOM] < EVENTS_OOM_MAX))
+		return 0;
+	struct event *victim = oldest_unsent(EV_OOM);
+	if (!victim && cls == EV_LIFECYCLE)
+		victim = oldest_unsent(EV_INFO);
+	if (!victim) {
+		count_drop("refusing", topic, "");
+		return -ENOBUFS;
+	}
+	unlink_event(victim);
+	count_drop("dropping the oldest", victim->topic, "to keep the newest");
+	event_free(victim);
 	return 0;
 }
 
@@ -168,34 +386,44 @@ int events_publish(const char *topic, const ProtobufCMessage *msg)
 {
 	if (!ev.address)
 		return 0;
-	if (ev.n >= EVENTS_QUEUE_MAX) {
-		ev.dropped++;
-		log_error("event queue full (%u): dropping %s", ev.n, topic);
-		return -ENOBUFS;
+	enum event_class cls = classify(topic);
+	const char *oom_id = NULL;
+	if (cls == EV_OOM) {
+		if (msg->descriptor == &containerd__events__task_oom__descriptor)
+			oom_id = ((const Containerd__Events__TaskOOM *)msg)->container_id;
+		if (!oom_id)
+			oom_id = "";
+		if (unsent_oom_of(oom_id))
+			return 0; /* containerd will hear of this container's OOM */
 	}
+	int rc = make_room(cls, topic);
+	if (rc < 0)
+		return rc;
 	struct event *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	e->cls = cls;
 	e->len = protobuf_c_message_get_packed_size(msg);
 	e->value = malloc(e->len ? e->len : 1);
 	e->topic = strdup(topic);
 	e->type_url = strdup(msg->descriptor->name); /* bare names, as containerd's typeurl */
-	if (!e->value || !e->topic || !e->type_url) {
-		free(e->value);
-		free(e->topic);
-		free(e->type_url);
-		free(e);
+	if (oom_id)
+		e->oom_id = strdup(oom_id);
+	if (!e->value || !e->topic || !e->type_url || (oom_id && !e->oom_id)) {
+		event_free(e);
 		return -ENOMEM;
 	}
 	protobuf_c_message_pack(msg, e->value);
 	clock_gettime(CLOCK_REALTIME, &e->ts);
+	e->prev = ev.tail;
 	if (ev.tail)
 		ev.tail->next = e;
 	else
 		ev.head = e;
 	ev.tail = e;
 	ev.n++;
-	kick();
+	ev.n_class[cls]++;
+	schedule_kick();
 	return 0;
 }
 
@@ -209,14 +437,25 @@ unsigned events_queued(void)
 	return ev.n;
 }
 
+unsigned long events_dropped(void)
+{
+	return ev.dropped;
+}
+
 void events_shutdown(void)
 {
 	loop_timer_cancel(ev.retry);
 	ev.retry = NULL;
+	connect_abort();
+	ev.stopping = true;
 	disconnect();
+	ev.stopping = false;
 	while (ev.head)
 		pop();
+	if (ev.dropped)
+		log_warn("publish events: %lu events dropped while the queue was full", ev.dropped);
 	free(ev.address);
 	free(ev.ns);
 	ev.address = ev.ns = NULL;
+	ev.in_flight = false;
 }
