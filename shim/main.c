@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -45,6 +46,8 @@
 #define SHIM_VERSION "0.1.0"
 #define STDIN_MAX (1u << 20)
 #define SHUTDOWN_EVENTS_WAIT_MS 5000
+/* Go's os.MkdirAll(filepath.Dir(socket), 0600) in containerd's shim.NewSocket */
+#define SOCKET_DIR_MODE 0600
 
 extern char **environ;
 
@@ -190,16 +193,65 @@ static void apply_shim_cgroup(pid_t daemon)
 	google__protobuf__any__free_unpacked(any, NULL);
 }
 
+/* Whether a shim listens on path. Never waits: a full backlog (EAGAIN) is
+ * a live listener too busy to accept right now, not a stale socket. */
 static bool connectable(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return false;
-	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN;
 	close(fd);
 	return ok;
+}
+
+/* Takes an exclusive flock on the directory of a shim socket and returns the
+ * locked fd (close() releases it), or -errno. Every step that decides who owns
+ * a socket path — bind to listen in `start`, unlinking a stale socket in
+ * `start` and `delete`, a serving shim removing its own at exit — runs under
+ * it, so a second `start` for the same group can never find a socket bound but
+ * not yet listening, take it for stale, unlink it and orphan the first shim.
+ * A lock on the directory leaves no file behind and dies with its holder. */
+static int lock_socket_dir(const char *socket_path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return -EINVAL;
+	*slash = '\0';
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* blocks only while another start binds and listens: microseconds */
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int err = -errno;
+			close(fd);
+			return err;
+		}
+	}
+	return fd;
+}
+
+/* mkdir -p with Go's MkdirAll semantics: missing parents get the same mode. */
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
 }
 
 static int write_address(int dirfd, const char *address)
@@ -252,24 +304,32 @@ static int do_start(const struct flags *f)
 		fprintf(stderr, "socket address for %s: %s\n", f->id, strerror(-rc));
 		return 1;
 	}
-	mkdir("/run/containerd", 0711);
-	mkdir(BUNDLE_SOCKET_DIR, 0711);
-	int lfd = -1;
+	/* Nothing of ours is ever reachable by other users, not even between
+	 * bind and chmod: the directory as Go makes it, the socket born 0700. */
+	mode_t old_umask = umask(077);
+	rc = mkdir_p(BUNDLE_SOCKET_DIR, SOCKET_DIR_MODE);
+	int lock = rc < 0 ? rc : lock_socket_dir(path);
+	if (lock < 0) {
+		fprintf(stderr, "socket dir %s: %s\n", BUNDLE_SOCKET_DIR, strerror(-lock));
+		return 1;
+	}
+	int lfd = -1, err = 0;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		struct sockaddr_un sa = {.sun_family = AF_UNIX};
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-		if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		if (lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			break;
-		int err = errno;
-		close(lfd);
+		err = errno;
+		if (lfd >= 0)
+			close(lfd);
 		lfd = -1;
-		if (err != EADDRINUSE) {
-			fprintf(stderr, "listen on %s: %s\n", path, strerror(err));
-			return 1;
-		}
+		if (err != EADDRINUSE)
+			break;
 		if (connectable(path)) {
 			/* a shim for this group already serves: share it */
+			close(lock);
+			umask(old_umask);
 			if ((rc = write_address(dirfd, address)) < 0) {
 				fprintf(stderr, "write address: %s\n", strerror(-rc));
 				return 1;
@@ -277,10 +337,20 @@ static int do_start(const struct flags *f)
 			printf("%s", address);
 			return 0;
 		}
-		unlink(path); /* stale socket of a dead shim */
+		/* a stale socket of a dead shim: under the lock, no live shim can be
+		 * between its bind and its listen */
+		unlink(path);
 	}
-	if (lfd < 0 || chmod(path, 0600) < 0 || listen(lfd, SOMAXCONN) < 0) {
-		fprintf(stderr, "listen on %s: %s\n", path, strerror(errno));
+	if (lfd >= 0 && (chmod(path, 0600) < 0 || listen(lfd, SOMAXCONN) < 0)) {
+		err = errno;
+		close(lfd);
+		unlink(path);
+		lfd = -1;
+	}
+	close(lock);
+	umask(old_umask);
+	if (lfd < 0) {
+		fprintf(stderr, "listen on %s: %s\n", path, strerror(err));
 		return 1;
 	}
 	if ((rc = write_address(dirfd, address)) < 0) {
@@ -399,8 +469,13 @@ static int do_delete(const struct flags *f)
 	size_t alen = 0;
 	char spath[128];
 	if (bundle_read_file(dirfd, "address", &addr, &alen, 4096) == 0 &&
-	    bundle_socket_path(addr, spath, sizeof(spath)) == 0 && !connectable(spath))
-		unlink(spath);
+	    bundle_socket_path(addr, spath, sizeof(spath)) == 0) {
+		int lock = lock_socket_dir(spath);
+		if (!connectable(spath))
+			unlink(spath);
+		if (lock >= 0)
+			close(lock);
+	}
 	free(addr);
 	bundle_options_free(o);
 	close(dirfd);
@@ -415,6 +490,25 @@ static int do_delete(const struct flags *f)
 /* ---- serve ------------------------------------------------------------- */
 
 static char socket_path[128];
+static struct stat socket_st; /* the socket file as we found it at start */
+
+/* Removes our socket file, under the directory lock and while still
+ * listening: a `start` for our group that comes now either shares us (and
+ * finds us gone at its first call, as with Go's shim) or binds anew after the
+ * unlink — never has its fresh socket removed by us. A path that is no longer
+ * the file we served on is left alone. */
+static void remove_socket(void)
+{
+	if (!socket_path[0])
+		return;
+	int lock = lock_socket_dir(socket_path);
+	struct stat st;
+	if (stat(socket_path, &st) == 0 && st.st_dev == socket_st.st_dev &&
+	    st.st_ino == socket_st.st_ino)
+		unlink(socket_path);
+	if (lock >= 0)
+		close(lock);
+}
 
 static void on_server(struct loop_source *s, int fd, uint32_t events, void *ud)
 {
@@ -501,12 +595,15 @@ static int serve(const struct flags *f)
 		log_error("init: %s", strerror(errno));
 		return 1;
 	}
-	ttrpc_server_set_peer_check(shim.server, TTRPC_PEER_SAME_UID);
+	/* Go's UnixSocketRequireSameUser: the peer's uid and gid are ours */
+	ttrpc_server_set_peer_check(shim.server, TTRPC_PEER_SAME_UID_GID);
 	ttrpc_server_register(shim.server, &containerd__task__v2__task__descriptor,
 			      shim_task_handlers, NULL);
 	int rc;
 	if (f->socket && f->socket[0]) {
+		mode_t old_umask = umask(077); /* no window before its chmod 0600 */
 		rc = ttrpc_server_listen(shim.server, f->socket);
+		umask(old_umask);
 		snprintf(socket_path, sizeof(socket_path), "%s",
 			 strncmp(f->socket, "unix://", 7) == 0 ? f->socket + 7 : f->socket);
 	} else {
@@ -520,6 +617,8 @@ static int serve(const struct flags *f)
 		log_error("serve: %s", strerror(-rc));
 		return 1;
 	}
+	if (socket_path[0] && stat(socket_path, &socket_st) < 0)
+		socket_path[0] = '\0'; /* not a file we could remove safely */
 	events_init(shim.loop, shim.ttrpc_address, f->ns);
 	struct loop_source *sig_src = loop_add_io(shim.loop, sfd, EPOLLIN, on_signal, NULL);
 	struct loop_source *srv_src =
@@ -532,11 +631,10 @@ static int serve(const struct flags *f)
 	}
 	loop_io_remove(srv_src);
 	loop_io_remove(sig_src);
+	remove_socket();
 	ttrpc_server_free(shim.server);
 	shim_task_shutdown();
 	events_shutdown();
-	if (socket_path[0])
-		unlink(socket_path);
 	loop_free(shim.loop);
 	close(sfd);
 	return 0;
