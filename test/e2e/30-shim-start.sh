@@ -81,13 +81,26 @@ serving() {
 nserving() { serving | wc -l; }
 # answers SOCKET — the shim on SOCKET answers a call (NotFound for an unknown id)
 answers() { [[ "$("$shimcall" -n "$E2E_NS" "$1" state id=nosuch 2>&1)" == NotFound:* ]]; }
-# stop_all — Shutdown every serving shim of this run and wait until they are gone
+# stop_all — Shutdown every serving shim of this run and wait until they are gone (on
+# failure, say what each one left is doing)
 stop_all() {
-	local s
+	local s p i
 	for s in /run/containerd/s/*; do
 		"$shimcall" -n "$E2E_NS" "$s" shutdown >/dev/null 2>&1 || true
 	done
-	wait_for 10 "every shim of this run exited" test "$(nserving)" = 0
+	for ((i = 0; i < 100; i++)); do
+		[ "$(nserving)" != 0 ] || break
+		sleep 0.1
+	done
+	if [ "$(nserving)" != 0 ]; then
+		for p in $(serving); do
+			e2e_log "left: $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)) state $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" \
+				"wchan $(cat "/proc/$p/wchan" 2>/dev/null) fds: $(ls -l "/proc/$p/fd" 2>/dev/null | awk 'NR > 1 {print $NF}' | tr '\n' ' ')"
+		done
+		e2e_log "sockets: $(ls -l /run/containerd/s)"
+		fail "shims of this run still running 10 s after Shutdown: $(serving | tr '\n' ' ')"
+	fi
+	pass "every shim of this run exited"
 }
 
 check "the socket dir is created as Go creates it: 0600"
