@@ -33,7 +33,6 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -665,26 +664,18 @@ static void after_iteration(void *ud)
 	trim_timer = loop_add_timer_ms(shim.loop, IDLE_TRIM_MS, trim_heap, NULL);
 }
 
-/* As every Go binary since Go 1.19 (os package init, go.dev/issue/46279),
- * containerd-shim-runc-v2 included: the soft RLIMIT_NOFILE up to the hard
- * one, so a shim serving many containers and execs does not run out of fds at
- * containerd's soft limit. Children inherit the raised limit as they do from
- * the Go 1.19 shim Debian ships (go1.19.8); restoring the original soft limit
- * in exec'd children came only in Go 1.21 (syscall.origRlimitNofile), and the
- * container's own limit comes from its spec's rlimits anyway. */
-static void raise_nofile_limit(void)
-{
-	struct rlimit lim;
-	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != lim.rlim_max) {
-		lim.rlim_cur = lim.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &lim); /* best effort, as Go's */
-	}
-}
-
 int main(int argc, char **argv)
 {
 	struct flags f = {.argv0 = argv[0]};
-	raise_nofile_limit();
+	/* The soft RLIMIT_NOFILE up to the hard one, as every Go binary since
+	 * Go 1.19 does (os package init, go.dev/issue/46279), Debian's
+	 * containerd-shim-runc-v2 (go1.19.8) included: a shim serving many
+	 * containers and execs must not run out of fds at containerd's soft
+	 * limit. Children inherit the raised limit, as from that Go shim;
+	 * restoring the original soft limit in exec'd children came only with
+	 * Go 1.21 (syscall.origRlimitNofile). A container's own limit comes from
+	 * its spec's rlimits either way. */
+	ttrpc_raise_nofile_limit();
 	if (parse_flags(argc, argv, &f) < 0)
 		return usage();
 	if (f.version) {
