@@ -301,6 +301,8 @@ static void kick(void)
 {
 	if (ev.in_flight || ev.retry || ev.conn_src || !ev.head)
 		return;
+	if (ev.client && ttrpc_client_closed(ev.client))
+		disconnect(); /* containerd went away while we were idle */
 	if (!ev.client) {
 		start_connect();
 		if (!ev.client)

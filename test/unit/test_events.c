@@ -351,3 +351,42 @@ Test(events, room_is_reserved_for_lifecycle_events)
 	cr_assert_eq(events_dropped(), 2 + added + 1);
 	cr_assert_eq(events_queued(), EVENTS_QUEUE_MAX);
 }
+
+static double cpu_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* containerd goes away while the publisher is idle and connected: the dead
+ * connection must not keep the loop busy until the next event. */
+Test(events, receiver_gone_while_idle_costs_no_cpu)
+{
+	events_init(rx.loop, rx.path, "ns1");
+	serve(-1);
+	cr_assert_eq(publish_create("c1"), 0);
+	run_until_seen(1, 5000);
+	cr_assert_eq(rx.n_seen, 1);
+	loop_io_remove(rx.src);
+	rx.src = NULL;
+	ttrpc_server_free(rx.srv); /* closes the publisher's connection */
+	rx.srv = NULL;
+	double c0 = cpu_seconds();
+	int64_t end = now_ms() + 500;
+	unsigned iterations = 0;
+	while (now_ms() < end) {
+		loop_iterate(rx.loop, 50);
+		iterations++;
+	}
+	double used = cpu_seconds() - c0;
+	cr_assert_lt(used, 0.1, "%.3f s of CPU, %u iterations in 0.5 s", used, iterations);
+	cr_assert_lt(iterations, 100, "%u iterations in 0.5 s", iterations);
+
+	/* and the next event reconnects and goes out */
+	serve(-1);
+	cr_assert_eq(publish_exit("c1"), 0);
+	run_until_seen(2, 5000);
+	cr_assert_eq(rx.n_seen, 2);
+	cr_assert_str_eq(rx.seen[1], "/tasks/exit c1");
+}
