@@ -47,6 +47,7 @@
 #define SHUTDOWN_EVENTS_WAIT_MS 5000
 /* Go's os.MkdirAll(filepath.Dir(socket), 0600) in containerd's shim.NewSocket */
 #define SOCKET_DIR_MODE 0600
+#define SOCKET_LOCK_WAIT_MS 2000
 
 extern char **environ;
 
@@ -207,7 +208,9 @@ static bool connectable(const char *path)
 }
 
 /* Takes an exclusive flock on the directory of a shim socket and returns the
- * locked fd (close() releases it), or -errno. Every step that decides who owns
+ * locked fd (close() releases it), or -errno (-ETIMEDOUT after
+ * SOCKET_LOCK_WAIT_MS: a holder stopped mid-start must not wedge every other
+ * start and shim exit; callers then go on without the lock). Every step that decides who owns
  * a socket path — bind to listen in `start`, unlinking a stale socket in
  * `start` and `delete`, a serving shim removing its own at exit — runs under
  * it, so a second `start` for the same group can never find a socket bound but
@@ -224,13 +227,17 @@ static int lock_socket_dir(const char *socket_path)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* blocks only while another start binds and listens: microseconds */
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int err = -errno;
+	/* held only while a start binds and listens: microseconds */
+	for (int waited_ms = 0; flock(fd, LOCK_EX | LOCK_NB) < 0;) {
+		int err = errno;
+		if (err == EINTR)
+			continue;
+		if (err != EWOULDBLOCK || waited_ms >= SOCKET_LOCK_WAIT_MS) {
 			close(fd);
-			return err;
+			return err == EWOULDBLOCK ? -ETIMEDOUT : -err;
 		}
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+		waited_ms++;
 	}
 	return fd;
 }
@@ -307,11 +314,11 @@ static int do_start(const struct flags *f)
 	 * bind and chmod: the directory as Go makes it, the socket born 0700. */
 	mode_t old_umask = umask(077);
 	rc = mkdir_p(BUNDLE_SOCKET_DIR, SOCKET_DIR_MODE);
-	int lock = rc < 0 ? rc : lock_socket_dir(path);
-	if (lock < 0) {
-		fprintf(stderr, "socket dir %s: %s\n", BUNDLE_SOCKET_DIR, strerror(-lock));
+	if (rc < 0) {
+		fprintf(stderr, "socket dir %s: %s\n", BUNDLE_SOCKET_DIR, strerror(-rc));
 		return 1;
 	}
+	int lock = lock_socket_dir(path); /* < 0: on without it, as before it existed */
 	int lfd = -1, err = 0;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -327,7 +334,8 @@ static int do_start(const struct flags *f)
 			break;
 		if (connectable(path)) {
 			/* a shim for this group already serves: share it */
-			close(lock);
+			if (lock >= 0)
+				close(lock);
 			umask(old_umask);
 			if ((rc = write_address(dirfd, address)) < 0) {
 				fprintf(stderr, "write address: %s\n", strerror(-rc));
@@ -346,7 +354,8 @@ static int do_start(const struct flags *f)
 		unlink(path);
 		lfd = -1;
 	}
-	close(lock);
+	if (lock >= 0)
+		close(lock);
 	umask(old_umask);
 	if (lfd < 0) {
 		fprintf(stderr, "listen on %s: %s\n", path, strerror(err));
@@ -501,6 +510,8 @@ static void remove_socket(void)
 	if (!socket_path[0])
 		return;
 	int lock = lock_socket_dir(socket_path);
+	if (lock < 0)
+		log_warn("lock %s's directory: %s", socket_path, strerror(-lock));
 	struct stat st;
 	if (stat(socket_path, &st) == 0 && st.st_dev == socket_st.st_dev &&
 	    st.st_ino == socket_st.st_ino)

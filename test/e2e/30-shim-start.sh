@@ -10,7 +10,8 @@
 # - a peer with our uid but another gid is refused (Go's UnixSocketRequireSameUser);
 # - the serving shim runs with its soft RLIMIT_NOFILE raised to the hard limit (as Go
 #   binaries do);
-# - a stale socket of a killed shim is replaced; a shim that exits removes its socket.
+# - a stale socket of a killed shim is replaced; a shim that exits removes its socket;
+# - a start waits at most 2 s for the socket dir's lock (its holder stopped mid-start).
 # Nano runtime only: it runs containerd-shim-nano-v2 itself.
 . "$(dirname "$0")/lib.sh"
 
@@ -20,7 +21,7 @@
 [ -n "${SHIM_BINARY:-}" ] && [ -x "$SHIM_BINARY" ] || e2e_skip "shim binary not built"
 shimcall=${E2E_SHIMCALL:-$(dirname "$E2E_CACHE_DIR")/shimcall}
 [ -x "$shimcall" ] || e2e_skip "shimcall not built ($shimcall)"
-for t in unshare strace prlimit setpriv sha256sum timeout; do
+for t in unshare strace prlimit setpriv sha256sum timeout flock; do
 	command -v "$t" >/dev/null || e2e_skip "$t not installed"
 done
 SHIM_BINARY=$(readlink -f "$SHIM_BINARY")
@@ -204,3 +205,18 @@ wait_for 5 "the new shim answers" answers "$(socket g4)"
 "$shimcall" -n "$E2E_NS" "$(socket g4)" shutdown >/dev/null
 wait_for 5 "the new shim exited" test ! -d "/proc/$new"
 assert_eq "" "$(e2e_existing "$(socket g4)")" "its socket removed"
+
+check "a start waits at most 2 s for the socket dir's lock, then goes on without it"
+flock -o /run/containerd/s sleep 6 &
+holder=$!
+wait_for 5 "the lock is held" eval '! flock -n /run/containerd/s true'
+b=$(bundle locked g5)
+t0=$(date +%s%N)
+addr=$(start "$b" l1)
+ms=$((($(date +%s%N) - t0) / 1000000))
+assert_eq "unix://$(socket g5)" "$addr" "start's address"
+[ "$ms" -ge 1900 ] && [ "$ms" -lt 5000 ] || fail "start took ${ms} ms (the lock is held for 6 s)"
+pass "start took ${ms} ms"
+wait_for 5 "its shim answers" answers "$(socket g5)"
+wait "$holder"
+stop_all
