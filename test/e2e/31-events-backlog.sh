@@ -5,6 +5,7 @@
 # TaskExecStarted before they reply, and State are answered at once, straight over the
 # shim's socket (shimcall). Once containerd is back, the queued events reach it, in
 # order. (A blocking connect slept in the kernel inside Exec: the call never returned.)
+# The Go shim answers at once too, but drops the events it could not send in 5 tries.
 . "$(dirname "$0")/lib.sh"
 
 shimcall=${E2E_SHIMCALL:-$(dirname "$E2E_CACHE_DIR")/shimcall}
@@ -95,6 +96,12 @@ forwarded() {
 }
 wait_for 15 "/tasks/exit of e1 forwarded" eval 'forwarded | grep -qx /tasks/exit'
 order=$(forwarded | grep -xE '/tasks/(exec-added|exec-started|exit)' | tr '\n' ' ')
-assert_eq "/tasks/exec-added /tasks/exec-started /tasks/exit " "$order" \
-	"events forwarded after the outage"
+if [ "$RUNTIME" = io.containerd.runc.v2 ] && [ "$SHIM_AS_RUNC" != 1 ]; then
+	# The Go shim's publisher gives an event up after a fixed number of tries: over a
+	# 4 s outage exec-added and exec-started are lost, only the later exit arrives.
+	assert_contains "$order" "/tasks/exit" "Go shim: the exit forwarded after the outage ($order)"
+else
+	assert_eq "/tasks/exec-added /tasks/exec-started /tasks/exit " "$order" \
+		"events forwarded after the outage"
+fi
 assert_eq RUNNING "$(e2e_task_status "$id")" "the task runs on"
