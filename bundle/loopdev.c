@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOOP_TRIES 64
@@ -40,9 +41,23 @@ static int configure(int lfd, int bfd, const char *backing, bool readonly)
 int bundle_loop_attach(const char *backing, bool readonly, char *dev, size_t devlen)
 {
 	int r = 0;
-	int bfd = open(backing, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO (or a device whose open waits) must not hang the
+	 * caller's loop; only a regular file or a block device can back a loop
+	 * device, and anything else is refused before it is used. */
+	int bfd = open(backing, (readonly ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (bfd < 0)
 		return -errno;
+	struct stat sb;
+	if (fstat(bfd, &sb) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode)) {
+		r = S_ISDIR(sb.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	/* the loop driver does its own I/O on the file: no need for O_NONBLOCK there */
+	(void)fcntl(bfd, F_SETFL, fcntl(bfd, F_GETFL) & ~O_NONBLOCK);
 	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
 	if (ctl < 0) {
 		r = -errno;

@@ -8,5 +8,6 @@
 
 /* Attaches backing (opened read-only if readonly) to a free loop device and
  * writes its path ("/dev/loopN") into dev. Returns the device's fd, to be
- * closed once it is mounted (or not), or -errno. */
+ * closed once it is mounted (or not), or -errno: -EINVAL (-EISDIR) when
+ * backing is not a regular file or a block device. Never blocks in open. */
 int bundle_loop_attach(const char *backing, bool readonly, char *dev, size_t devlen);
