@@ -8,20 +8,29 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <dirent.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 extern char **environ;
 
 #define LOGGER_TERM_TIMEOUT_MS 12000 /* as containerd's binaryIOProcTermTimeout */
+/* containerd's shim waits for a logger's readiness with no bound at all; a
+ * logger that neither signals nor exits fails the create after this instead. */
+#define LOGGER_READY_TIMEOUT_MS 30000
+/* The console socket lives in a directory of its own under /tmp, named for
+ * the shim's pid so that what a killed shim left behind can be told apart. */
+#define CONSOLE_DIR_PREFIX "nanoshim-pty-"
 
 struct pio {
 	struct loop *loop;
@@ -35,6 +44,12 @@ struct pio {
 	char console_path[128];
 	struct copier *in, *out, *err;
 	pid_t logger;
+	int ready_fd; /* the logger's readiness pipe, until it signals */
+	struct loop_source *ready_s;
+	struct loop_timer *ready_timer;
+	int ready_err; /* 0, or why the logger never became ready */
+	pio_ready_fn ready_fn;
+	void *ready_ud;
 	pio_drained_fn drained_fn;
 	void *drained_ud;
 	struct loop_timer *drain_timer;
@@ -62,23 +77,90 @@ static void grow_pipe(int fd)
 	(void)fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
 }
 
-static int open_output(const char *path, struct ttrpc_status *st)
+/* The types a stdio path may name. Anything else (a directory, a block
+ * device, a socket) is refused before it is read or written. */
+static const char *stdio_type_error(mode_t m)
 {
-	/* Read+write so the open never blocks and writes never fail with EPIPE
-	 * while no reader is attached, as containerd's shim does. */
-	int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		ttrpc_status_set(st, ttrpc_code_from_errno(errno), "open stdio %s: %s", path,
-				 strerror(errno));
+	if (S_ISFIFO(m) || S_ISREG(m) || S_ISCHR(m))
+		return NULL;
+	if (S_ISDIR(m))
+		return "is a directory";
+	if (S_ISBLK(m))
+		return "is a block device";
+	return "is not a FIFO, a regular file or a character device";
+}
+
+/* Every stdio path is user input: never follow a symlink in its last
+ * component (a writable log directory must not let anyone point root-written
+ * output at another file), never become the controlling terminal, and never
+ * block the loop in open(). */
+#define STDIO_OPEN_FLAGS (O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)
+
+static void stdio_open_error(struct ttrpc_status *st, const char *what, const char *path, int err)
+{
+	if (err == ELOOP)
+		ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "open %s %s: is a symbolic link", what,
+				 path);
 	else
+		ttrpc_status_set(st, ttrpc_code_from_errno(err), "open %s %s: %s", what, path,
+				 strerror(err));
+}
+
+/* Checks the type of what fd names; regular files get O_APPEND, FIFOs a
+ * bigger buffer. Closes fd and returns -errno on refusal. */
+static int stdio_check(int fd, const char *what, const char *path, struct ttrpc_status *st)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) < 0) {
+		int err = errno;
+		close(fd);
+		stdio_open_error(st, what, path, err);
+		return -err;
+	}
+	const char *bad = stdio_type_error(sb.st_mode);
+	if (bad) {
+		close(fd);
+		ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "open %s %s: %s", what, path, bad);
+		return -EINVAL;
+	}
+	if (S_ISFIFO(sb.st_mode))
 		grow_pipe(fd);
+	else if (S_ISREG(sb.st_mode))
+		/* output appends, as containerd's shim opens a non-FIFO path
+		 * O_WRONLY|O_APPEND: never overwrite from offset 0 */
+		(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_APPEND);
 	return fd;
+}
+
+static int open_output(const char *what, const char *path, struct ttrpc_status *st)
+{
+	/* Read+write so opening a FIFO never blocks and writes never fail with
+	 * EPIPE while no reader is attached, as containerd's shim does. */
+	int fd = open(path, O_RDWR | STDIO_OPEN_FLAGS);
+	if (fd < 0) {
+		int err = errno;
+		stdio_open_error(st, what, path, err);
+		return -err;
+	}
+	return stdio_check(fd, what, path, st);
+}
+
+static int open_input(const char *path, struct ttrpc_status *st)
+{
+	int fd = open(path, O_RDONLY | STDIO_OPEN_FLAGS);
+	if (fd < 0) {
+		int err = errno;
+		stdio_open_error(st, "stdin", path, err);
+		return -err;
+	}
+	return stdio_check(fd, "stdin", path, st);
 }
 
 static int mkdir_p(const char *dir)
 {
 	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", dir);
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -92,6 +174,10 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
+/* file:///path: created 0644 and appended to, its directory made as
+ * containerd's shim does (MkdirAll 0755). A FIFO there is opened read+write
+ * like a stdout FIFO (a write-only open of a FIFO without a reader fails
+ * with ENXIO when non-blocking, and blocks forever otherwise). */
 static int open_log_file(const char *path, struct ttrpc_status *st)
 {
 	char dir[PATH_MAX];
@@ -99,13 +185,22 @@ static int open_log_file(const char *path, struct ttrpc_status *st)
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		mkdir_p(dir);
+		int rc = mkdir_p(dir);
+		if (rc < 0) {
+			ttrpc_status_set(st, ttrpc_code_from_errno(-rc), "create log directory %s: %s",
+					 dir, strerror(-rc));
+			return rc;
+		}
 	}
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		ttrpc_status_set(st, ttrpc_code_from_errno(errno), "open log file %s: %s", path,
-				 strerror(errno));
-	return fd;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | STDIO_OPEN_FLAGS, 0644);
+	if (fd < 0 && errno == ENXIO)
+		fd = open(path, O_RDWR | STDIO_OPEN_FLAGS);
+	if (fd < 0) {
+		int err = errno;
+		stdio_open_error(st, "log file", path, err);
+		return -err;
+	}
+	return stdio_check(fd, "log file", path, st);
 }
 
 static int make_pipe(int p[2], const struct pio_config *cfg)
@@ -125,54 +220,218 @@ static int make_pipe(int p[2], const struct pio_config *cfg)
 	return 0;
 }
 
-/* binary:///path?k=v: the logger reads fd 3 (stdout) and fd 4 (stderr). */
+/* A stdio URI (file:// or binary://) as Go's url.Parse reads it: the
+ * authority is ignored, the path and the query are percent-decoded (in the
+ * query '+' is a space too), and a control character or a bad escape is an
+ * error. The query becomes the logger's arguments as containerd's shim builds
+ * them: each key once, followed by its first value (even an empty one). */
+#define URI_ARGS_MAX 64
+
+struct stdio_uri {
+	char path[PATH_MAX];
+	const char *argv[URI_ARGS_MAX + 2]; /* path, args..., NULL; into buf */
+	int argc;
+	char buf[4096];
+	size_t used;
+};
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes s[0..n) into out (NUL-terminated); -EINVAL on a bad escape,
+ * -ENAMETOOLONG when it does not fit. */
+static int uri_unescape(const char *s, size_t n, bool query, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= n || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+				return -EINVAL;
+			c = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+			i += 2;
+		} else if (c == '+' && query) {
+			c = ' ';
+		}
+		if (o + 1 >= outlen)
+			return -ENAMETOOLONG;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return (int)o;
+}
+
+/* Appends a decoded query component to u->buf; returns it or NULL. */
+static const char *uri_add(struct stdio_uri *u, const char *s, size_t n, int *err)
+{
+	char *dst = u->buf + u->used;
+	int len = uri_unescape(s, n, true, dst, sizeof(u->buf) - u->used);
+	if (len < 0) {
+		*err = len;
+		return NULL;
+	}
+	u->used += (size_t)len + 1;
+	return dst;
+}
+
+static int parse_uri(const char *uri, size_t scheme_len, struct stdio_uri *u,
+		     struct ttrpc_status *st)
+{
+	for (const char *c = uri; *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT,
+					 "unable to parse stdout uri: invalid control character");
+			return -EINVAL;
+		}
+	}
+	const char *rest = uri + scheme_len;
+	size_t len = strcspn(rest, "#"); /* a fragment is no part of the path */
+	const char *q = memchr(rest, '?', len);
+	size_t plen = q ? (size_t)(q - rest) : len;
+	const char *path = rest;
+	if (plen >= 2 && path[0] == '/' && path[1] == '/') { /* //authority */
+		const char *slash = memchr(path + 2, '/', plen - 2);
+		size_t skip = slash ? (size_t)(slash - path) : plen;
+		path += skip;
+		plen -= skip;
+	}
+	int rc = uri_unescape(path, plen, false, u->path, sizeof(u->path));
+	if (rc < 0) {
+		ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "unable to parse stdout uri %s: %s", uri,
+				 rc == -EINVAL ? "invalid URL escape" : "path too long");
+		return rc;
+	}
+	if (!u->path[0]) {
+		ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "stdout uri %s has no path", uri);
+		return -EINVAL;
+	}
+	u->argc = 0;
+	u->used = 0;
+	u->argv[u->argc++] = u->path;
+	const char *end = rest + len;
+	for (const char *kv = q ? q + 1 : end; kv < end;) {
+		const char *amp = memchr(kv, '&', (size_t)(end - kv));
+		size_t n = amp ? (size_t)(amp - kv) : (size_t)(end - kv);
+		const char *next = amp ? amp + 1 : end;
+		/* as Go's ParseQuery: skip empty pairs, pairs with ';', bad escapes */
+		if (n == 0 || memchr(kv, ';', n)) {
+			kv = next;
+			continue;
+		}
+		const char *eq = memchr(kv, '=', n);
+		size_t kn = eq ? (size_t)(eq - kv) : n;
+		size_t used = u->used;
+		int err = 0;
+		const char *key = uri_add(u, kv, kn, &err);
+		const char *val = key ? uri_add(u, eq ? eq + 1 : kv + n, eq ? n - kn - 1 : 0, &err)
+				      : NULL;
+		if (err == -ENAMETOOLONG) {
+			ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "stdout uri %s: query too long",
+					 uri);
+			return -ENAMETOOLONG;
+		}
+		bool dup = false;
+		for (int i = 1; key && i < u->argc; i += 2)
+			dup = dup || strcmp(u->argv[i], key) == 0;
+		if (!key || !val || dup) {
+			u->used = used; /* dropped: give the space back */
+		} else {
+			if (u->argc + 2 > URI_ARGS_MAX + 1) {
+				ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT,
+						 "stdout uri %s: more than %d query parameters", uri,
+						 URI_ARGS_MAX / 2);
+				return -E2BIG;
+			}
+			u->argv[u->argc++] = key;
+			u->argv[u->argc++] = val;
+		}
+		kv = next;
+	}
+	u->argv[u->argc] = NULL;
+	return 0;
+}
+
+static void ready_done(struct pio *p, int err)
+{
+	loop_io_remove(p->ready_s);
+	p->ready_s = NULL;
+	close_fd(&p->ready_fd);
+	loop_timer_cancel(p->ready_timer);
+	p->ready_timer = NULL;
+	p->ready_err = err;
+	pio_ready_fn fn = p->ready_fn;
+	p->ready_fn = NULL;
+	if (fn)
+		fn(p->ready_ud, err);
+}
+
+/* A byte or EOF (the logger closed fd 5, or exited) means ready, as for
+ * containerd's shim; only a read error fails. */
+static void on_logger_ready(struct loop_source *s, int fd, uint32_t events, void *ud)
+{
+	struct pio *p = ud;
+	char b;
+	ssize_t n = read(fd, &b, 1);
+	int err = n < 0 ? errno : 0;
+	if (err == EAGAIN || err == EINTR)
+		return;
+	if (err)
+		log_warn("logger %d: read its readiness pipe: %s", (int)p->logger, strerror(err));
+	ready_done(p, -err);
+}
+
+static void on_logger_ready_timeout(void *ud)
+{
+	struct pio *p = ud;
+	p->ready_timer = NULL;
+	ready_done(p, -ETIMEDOUT);
+}
+
+/* binary:///path?k=v: the logger reads fd 3 (stdout) and fd 4 (stderr), and
+ * signals readiness on fd 5 by writing a byte or closing it. */
 static int start_logger(struct pio *p, const struct pio_config *cfg, const char *uri,
 			struct ttrpc_status *st)
 {
-	char path[PATH_MAX], query[1024] = "";
-	const char *rest = uri + strlen("binary://");
-	const char *q = strchr(rest, '?');
-	size_t plen = q ? (size_t)(q - rest) : strlen(rest);
-	if (plen >= sizeof(path)) {
-		ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT, "logger path too long in %s", uri);
-		return -ENAMETOOLONG;
+	struct stdio_uri *u = malloc(sizeof(*u));
+	if (!u) {
+		ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return -ENOMEM;
 	}
-	memcpy(path, rest, plen);
-	path[plen] = '\0';
-	if (q)
-		snprintf(query, sizeof(query), "%s", q + 1);
-	const char *argv[34];
-	int argc = 0;
-	argv[argc++] = path;
-	for (char *save = NULL, *kv = strtok_r(query, "&", &save); kv && argc < 32;
-	     kv = strtok_r(NULL, "&", &save)) {
-		char *eq = strchr(kv, '=');
-		if (eq)
-			*eq = '\0';
-		argv[argc++] = kv;
-		if (eq && eq[1])
-			argv[argc++] = eq + 1;
+	int prc = parse_uri(uri, strlen("binary:"), u, st);
+	if (prc < 0) {
+		free(u);
+		return prc;
 	}
-	argv[argc] = NULL;
-	int ready[2];
-	if (pipe2(ready, O_CLOEXEC) < 0)
-		return -errno;
+	const char *path = u->path;
+	const char *const *argv = u->argv;
+	int rc = 0, ready[2] = {-1, -1}, devnull = -1;
+	char **env = NULL;
 	char env_id[512], env_ns[512];
 	snprintf(env_id, sizeof(env_id), "CONTAINER_ID=%s", cfg->id ? cfg->id : "");
 	snprintf(env_ns, sizeof(env_ns), "CONTAINER_NAMESPACE=%s", cfg->ns ? cfg->ns : "");
 	size_t n_env = 0;
 	while (environ[n_env])
 		n_env++;
-	char **env = calloc(n_env + 3, sizeof(*env));
-	if (!env) {
-		close(ready[0]);
-		close(ready[1]);
-		return -ENOMEM;
+	errno = 0;
+	if (pipe2(ready, O_CLOEXEC | O_NONBLOCK) < 0 ||
+	    (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 ||
+	    !(env = calloc(n_env + 3, sizeof(*env)))) {
+		rc = errno ? -errno : -ENOMEM;
+		ttrpc_status_set(st, ttrpc_code_from_errno(-rc), "start logger %s: %s", path,
+				 strerror(-rc));
+		goto out;
 	}
 	memcpy(env, environ, n_env * sizeof(*env));
 	env[n_env] = env_id;
 	env[n_env + 1] = env_ns;
-	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
@@ -183,33 +442,85 @@ static int start_logger(struct pio *p, const struct pio_config *cfg, const char 
 	posix_spawn_file_actions_adddup2(&fa, ready[1], 5);
 	posix_spawnattr_t at;
 	spawn_attr_init(&at, 0);
-	int rc = posix_spawn(&p->logger, path, &fa, &at, (char *const *)argv, env);
+	int erc = posix_spawn(&p->logger, path, &fa, &at, (char *const *)argv, env);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
-	free(env);
-	close(devnull);
-	close(ready[1]);
-	close(ready[0]); /* the logger's readiness is not waited for: the pipes buffer */
-	if (rc != 0) {
+	if (erc != 0) {
 		p->logger = 0;
-		ttrpc_status_set(st, ttrpc_code_from_errno(rc), "start logger %s: %s", path,
-				 strerror(rc));
-		return -rc;
+		rc = -erc;
+		ttrpc_status_set(st, ttrpc_code_from_errno(erc), "start logger %s: %s", path,
+				 strerror(erc));
+		goto out;
 	}
-	/* the logger owns the read ends now */
+	/* the logger owns the read ends now; its readiness is watched on the loop */
 	close_fd(&p->out_src);
 	close_fd(&p->err_src);
-	return 0;
+	p->ready_fd = ready[0];
+	ready[0] = -1;
+	p->ready_s = loop_add_io(p->loop, p->ready_fd, EPOLLIN, on_logger_ready, p);
+	if (!p->ready_s) {
+		rc = -errno;
+		ttrpc_status_set(st, ttrpc_code_from_errno(-rc), "watch logger %s: %s", path,
+				 strerror(-rc));
+		goto out;
+	}
+	p->ready_timer = loop_add_timer_ms(p->loop, LOGGER_READY_TIMEOUT_MS, on_logger_ready_timeout, p);
+out:
+	free(env);
+	free(u);
+	if (devnull >= 0)
+		close(devnull);
+	if (ready[0] >= 0)
+		close(ready[0]);
+	if (ready[1] >= 0)
+		close(ready[1]);
+	return rc;
+}
+
+/* Removes what shims that no longer run left in /tmp (a SIGKILLed shim never
+ * gets to remove its console socket). Only directories named for a dead pid
+ * and owned by us are touched, through their fd: /tmp is anyone's. */
+static void sweep_console_dirs(void)
+{
+	DIR *d = opendir("/tmp");
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		const char *name = e->d_name;
+		if (strncmp(name, CONSOLE_DIR_PREFIX, strlen(CONSOLE_DIR_PREFIX)) != 0)
+			continue;
+		char *end;
+		long pid = strtol(name + strlen(CONSOLE_DIR_PREFIX), &end, 10);
+		if (end == name + strlen(CONSOLE_DIR_PREFIX) || *end != '-' || pid <= 0 ||
+		    pid > INT_MAX || pid == getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* alive (or not ours to ask about) */
+		int dfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		struct stat sb;
+		if (fstat(dfd, &sb) == 0 && sb.st_uid == geteuid()) {
+			unlinkat(dfd, "pty.sock", 0);
+			unlinkat(dirfd(d), name, AT_REMOVEDIR);
+		}
+		close(dfd);
+	}
+	closedir(d);
 }
 
 static int console_socket(struct pio *p, struct ttrpc_status *st)
 {
-	snprintf(p->console_dir, sizeof(p->console_dir), "/tmp/nanoshim-pty-XXXXXX");
+	sweep_console_dirs();
+	snprintf(p->console_dir, sizeof(p->console_dir), "/tmp/" CONSOLE_DIR_PREFIX "%d-XXXXXX",
+		 (int)getpid());
 	if (!mkdtemp(p->console_dir)) {
-		ttrpc_status_set(st, ttrpc_code_from_errno(errno), "create console socket dir: %s",
-				 strerror(errno));
+		int err = errno;
+		ttrpc_status_set(st, ttrpc_code_from_errno(err), "create console socket dir: %s",
+				 strerror(err));
 		p->console_dir[0] = '\0';
-		return -errno;
+		return -err;
 	}
 	snprintf(p->console_path, sizeof(p->console_path), "%s/pty.sock", p->console_dir);
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -217,9 +528,10 @@ static int console_socket(struct pio *p, struct ttrpc_status *st)
 	p->console_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (p->console_listen < 0 || bind(p->console_listen, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(p->console_listen, 4) < 0) {
-		ttrpc_status_set(st, ttrpc_code_from_errno(errno), "console socket %s: %s",
-				 p->console_path, strerror(errno));
-		return -errno;
+		int err = errno;
+		ttrpc_status_set(st, ttrpc_code_from_errno(err), "console socket %s: %s",
+				 p->console_path, strerror(err));
+		return -err;
 	}
 	return 0;
 }
@@ -237,28 +549,39 @@ int pio_create(struct loop *l, const struct pio_config *cfg, struct pio **out,
 	p->child[0] = p->child[1] = p->child[2] = -1;
 	p->in_src = p->out_dst = p->err_dst = p->out_src = p->err_src = -1;
 	p->console = p->console_listen = -1;
+	p->ready_fd = -1;
 	int rc = 0, fds[2];
+	bool in_is_file = false;
 
 	if (!empty(cfg->stdin_path)) {
-		p->in_src = open(cfg->stdin_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-		if (p->in_src < 0) {
-			rc = -errno;
-			ttrpc_status_set(st, ttrpc_code_from_errno(errno), "open stdin %s: %s",
-					 cfg->stdin_path, strerror(errno));
+		if ((rc = p->in_src = open_input(cfg->stdin_path, st)) < 0)
+			goto fail;
+		struct stat sb;
+		in_is_file = fstat(p->in_src, &sb) == 0 && S_ISREG(sb.st_mode);
+		if (in_is_file && cfg->terminal) {
+			/* epoll cannot watch a regular file, and a terminal needs a copy */
+			ttrpc_status_set(st, TTRPC_INVALID_ARGUMENT,
+					 "stdin %s: a regular file cannot feed a terminal",
+					 cfg->stdin_path);
+			rc = -EINVAL;
 			goto fail;
 		}
 	}
 	if (cfg->terminal) {
-		if (!empty(cfg->stdout_path) && (p->out_dst = open_output(cfg->stdout_path, st)) < 0) {
-			rc = -EIO;
+		if (!empty(cfg->stdout_path) &&
+		    (rc = p->out_dst = open_output("stdout", cfg->stdout_path, st)) < 0)
 			goto fail;
-		}
 		if ((rc = console_socket(p, st)) < 0)
 			goto fail;
 		*out = p;
 		return 0;
 	}
-	if (p->in_src >= 0) {
+	if (in_is_file) {
+		/* the process reads a regular file itself: nothing to copy, and its
+		 * end of file is the file's */
+		p->child[0] = p->in_src;
+		p->in_src = -1;
+	} else if (p->in_src >= 0) {
 		if ((rc = make_pipe(fds, cfg)) < 0)
 			goto fail_pipe;
 		p->child[0] = fds[0];
@@ -288,29 +611,40 @@ int pio_create(struct loop *l, const struct pio_config *cfg, struct pio **out,
 		if ((rc = start_logger(p, cfg, cfg->stdout_path, st)) < 0)
 			goto fail;
 	} else if (file) {
-		const char *path = cfg->stdout_path + strlen("file://");
-		if ((p->out_dst = open_log_file(path, st)) < 0 ||
-		    (p->err_dst = open_log_file(path, st)) < 0) {
-			rc = -EIO;
+		struct stdio_uri *u = malloc(sizeof(*u));
+		rc = u ? parse_uri(cfg->stdout_path, strlen("file:"), u, st) : -ENOMEM;
+		if (rc == -ENOMEM)
+			ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		if (rc == 0 && (rc = p->out_dst = open_log_file(u->path, st)) >= 0)
+			rc = p->err_dst = open_log_file(u->path, st);
+		free(u);
+		if (rc < 0)
 			goto fail;
-		}
 	} else {
-		if (p->out_src >= 0 && (p->out_dst = open_output(cfg->stdout_path, st)) < 0) {
-			rc = -EIO;
+		if (p->out_src >= 0 &&
+		    (rc = p->out_dst = open_output("stdout", cfg->stdout_path, st)) < 0)
 			goto fail;
-		}
-		if (p->err_src >= 0 && (p->err_dst = open_output(cfg->stderr_path, st)) < 0) {
-			rc = -EIO;
+		if (p->err_src >= 0 &&
+		    (rc = p->err_dst = open_output("stderr", cfg->stderr_path, st)) < 0)
 			goto fail;
-		}
 	}
 	*out = p;
 	return 0;
 fail_pipe:
-	ttrpc_status_set(st, ttrpc_code_from_errno(rc), "create stdio pipes: %s", strerror(-rc));
+	ttrpc_status_set(st, ttrpc_code_from_errno(-rc), "create stdio pipes: %s", strerror(-rc));
 fail:
 	pio_free(p);
 	return rc;
+}
+
+void pio_when_ready(struct pio *p, pio_ready_fn fn, void *userdata)
+{
+	if (!p->ready_s) {
+		fn(userdata, p->ready_err);
+		return;
+	}
+	p->ready_fn = fn;
+	p->ready_ud = userdata;
 }
 
 void pio_child_fds(const struct pio *p, int fds[3])
@@ -343,36 +677,87 @@ static int start_output_copiers(struct pio *p)
 	return 0;
 }
 
+/* Takes the pty master the runtime sent. By now the runtime has exited: runc
+ * and crun send the master before `create`/`exec --detach` returns, so it is
+ * already queued on the socket or it will never come. Nothing here may wait:
+ * a runtime that connected and sent nothing (or never connected) fails the
+ * create or exec at once instead of freezing the loop. */
 static int recv_console(struct pio *p, struct ttrpc_status *st)
 {
-	int conn = accept4(p->console_listen, NULL, NULL, SOCK_CLOEXEC);
+	int conn = accept4(p->console_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (conn < 0) {
+		int err = errno;
 		ttrpc_status_set(st, TTRPC_INTERNAL, "console socket: runtime sent no terminal: %s",
-				 strerror(errno));
-		return -errno;
+				 err == EAGAIN ? "it never connected" : strerror(err));
+		return -err;
 	}
 	char name[256];
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = name, .iov_len = sizeof(name)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf)};
-	ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
+	ssize_t n;
+	do
+		n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	int err = errno;
 	close(conn);
-	struct cmsghdr *cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL;
-	if (!cm || cm->cmsg_type != SCM_RIGHTS) {
-		ttrpc_status_set(st, TTRPC_INTERNAL, "console socket: no pty master received");
-		return -EBADMSG;
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int))) {
+		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			/* more than one fd: close them all, take none */
+			int nfd = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < nfd; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				close(fd);
+			}
+		}
+		ttrpc_status_set(st, TTRPC_INTERNAL, "console socket: no pty master received%s%s",
+				 n < 0 ? ": " : "",
+				 n < 0 ? (err == EAGAIN ? "the runtime connected but sent nothing"
+						       : strerror(err))
+				       : "");
+		return n < 0 && err != EAGAIN ? -err : -EBADMSG;
 	}
 	memcpy(&p->console, CMSG_DATA(cm), sizeof(int));
 	return 0;
+}
+
+/* A copier between the pty master (a dup of it: each copier owns its fds)
+ * and *other, which it takes; on failure *other is closed, and -errno. */
+static int console_copier(struct pio *p, int *other, bool to_console, struct copier **out)
+{
+	int m = dup(p->console);
+	int err = m < 0 ? errno : 0;
+	if (m >= 0) {
+		(void)fcntl(m, F_SETFD, FD_CLOEXEC);
+		*out = to_console ? copier_new(p->loop, *other, m, true, NULL, NULL)
+				  : copier_new(p->loop, m, *other, true, on_out_done, p);
+		err = *out ? 0 : (errno ? errno : ENOMEM);
+	}
+	if (err) {
+		if (m >= 0)
+			close(m);
+		close_fd(other);
+	}
+	*other = -1;
+	return -err;
 }
 
 int pio_after_start(struct pio *p, struct ttrpc_status *st)
 {
 	for (int i = 0; i < 3; i++)
 		close_fd(&p->child[i]);
-	if (!p->terminal)
-		return start_output_copiers(p) < 0 ? -ENOMEM : 0;
+	if (!p->terminal) {
+		if (start_output_copiers(p) < 0) {
+			ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "start copying output: %s",
+					 strerror(ENOMEM));
+			return -ENOMEM;
+		}
+		return 0;
+	}
 	int rc = recv_console(p, st);
 	close_fd(&p->console_listen);
 	unlink(p->console_path);
@@ -380,19 +765,13 @@ int pio_after_start(struct pio *p, struct ttrpc_status *st)
 	p->console_path[0] = p->console_dir[0] = '\0';
 	if (rc < 0)
 		return rc;
-	if (p->out_dst >= 0) {
-		int m = dup(p->console);
-		fcntl(m, F_SETFD, FD_CLOEXEC);
-		p->out = copier_new(p->loop, m, p->out_dst, true, on_out_done, p);
-		p->out_dst = -1;
-	}
-	if (p->in_src >= 0) {
-		int m = dup(p->console);
-		fcntl(m, F_SETFD, FD_CLOEXEC);
-		p->in = copier_new(p->loop, p->in_src, m, true, NULL, NULL);
-		p->in_src = -1;
-	}
-	return 0;
+	if (p->out_dst >= 0)
+		rc = console_copier(p, &p->out_dst, false, &p->out);
+	if (rc == 0 && p->in_src >= 0)
+		rc = console_copier(p, &p->in_src, true, &p->in);
+	if (rc < 0)
+		ttrpc_status_set(st, ttrpc_code_from_errno(-rc), "copy terminal: %s", strerror(-rc));
+	return rc;
 }
 
 void pio_close_stdin(struct pio *p)
@@ -506,6 +885,9 @@ void pio_free(struct pio *p)
 	if (!p)
 		return;
 	loop_timer_cancel(p->drain_timer);
+	loop_timer_cancel(p->ready_timer);
+	loop_io_remove(p->ready_s);
+	close_fd(&p->ready_fd);
 	copier_free(p->in);
 	copier_free(p->out);
 	copier_free(p->err);

@@ -25,6 +25,12 @@ struct pio;
 /* Sets up pipes, opens the FIFOs / files, starts loggers. */
 int pio_create(struct loop *l, const struct pio_config *cfg, struct pio **out,
 	       struct ttrpc_status *st);
+/* Calls fn once the process may be started: at once, except for a binary://
+ * logger, which first signals readiness on its fd 5 (a byte, or closing it)
+ * as containerd's shim waits for. err is 0, or -errno (-ETIMEDOUT: the logger
+ * neither signalled nor exited in time). Never called after pio_free. */
+typedef void (*pio_ready_fn)(void *userdata, int err);
+void pio_when_ready(struct pio *p, pio_ready_fn fn, void *userdata);
 /* fds runc should get as its stdio (-1: /dev/null). */
 void pio_child_fds(const struct pio *p, int fds[3]);
 /* --console-socket path for a terminal process, else NULL. */
