@@ -493,6 +493,8 @@ fail_started: {
 }
 }
 
+static void create_run(void *ud, int err);
+
 static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
 {
 	const Containerd__Task__V2__CreateTaskRequest *req = (const void *)m;
@@ -571,6 +573,35 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 		ttrpc_call_fail_status(call, &st);
 		goto fail_mounted;
 	}
+	pio_when_ready(p->io, create_run, op);
+	return;
+fail_mounted:
+	if (c->rootfs_mounted)
+		bundle_unmount_rootfs(c->bundle);
+fail:
+	c->deleted = true;
+	container_unref(c);
+	free(op);
+}
+
+/* The rest of Create, once the init's stdio is ready (a binary:// logger has
+ * signalled). */
+static void create_run(void *ud, int err)
+{
+	struct create_op *op = ud;
+	struct ttrpc_call *call = op->call;
+	const Containerd__Task__V2__CreateTaskRequest *req = op->req;
+	struct container *c = op->c;
+	struct process *p = &c->init;
+	if (err < 0) {
+		ttrpc_call_fail(call, ttrpc_code_from_errno(-err), "create %s: stdout logger: %s",
+				c->id, err == -ETIMEDOUT ? "never became ready" : strerror(-err));
+		goto fail_mounted;
+	}
+	if (ttrpc_call_cancelled(call)) {
+		ttrpc_call_fail(call, TTRPC_CANCELLED, "create %s: cancelled", c->id);
+		goto fail_mounted;
+	}
 	char pidfile[PATH_MAX];
 	snprintf(pidfile, sizeof(pidfile), "%s/%s", c->bundle, BUNDLE_INIT_PID_FILE);
 	const char *args[24];
@@ -614,7 +645,6 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 fail_mounted:
 	if (c->rootfs_mounted)
 		bundle_unmount_rootfs(c->bundle);
-fail:
 	c->deleted = true;
 	container_unref(c);
 	free(op);
@@ -801,6 +831,8 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 	proc_op_end(op);
 }
 
+static void exec_run(void *ud, int err);
+
 static void start_exec(struct ttrpc_call *call, struct process *p)
 {
 	struct container *c = p->c;
@@ -824,6 +856,26 @@ static void start_exec(struct ttrpc_call *call, struct process *p)
 		return;
 	}
 	p->announcing = true;
+	pio_when_ready(p->io, exec_run, op);
+}
+
+/* The rest of an exec's Start, once its stdio is ready (a binary:// logger
+ * has signalled). */
+static void exec_run(void *ud, int err)
+{
+	struct proc_op *op = ud;
+	struct ttrpc_call *call = op->call;
+	struct process *p = op->p;
+	struct container *c = p->c;
+	if (err < 0) {
+		ttrpc_call_fail(call, ttrpc_code_from_errno(-err), "exec %s: stdout logger: %s",
+				p->exec_id, err == -ETIMEDOUT ? "never became ready" : strerror(-err));
+		pio_free(p->io);
+		p->io = NULL;
+		p->announcing = false;
+		proc_op_end(op);
+		return;
+	}
 	char spec_name[PATH_MAX];
 	snprintf(spec_name, sizeof(spec_name), ".%s-process.json", p->exec_id);
 	int rc = bundle_write_file_volatile(c->bundle_fd, spec_name, p->spec, p->spec_len, 0600);
