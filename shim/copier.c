@@ -84,13 +84,21 @@ static bool dst_writable(int fd)
 /* Moves as much as possible now. Returns true when the copier is complete. */
 static bool pump(struct copier *c, uint32_t src_events)
 {
-	bool room_seen = false;
+	bool room_seen = false, moved = false;
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (c->splice) {
 			ssize_t n = splice(c->src, NULL, c->dst, NULL, SPLICE_CHUNK,
 					   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 			if (n > 0) {
 				room_seen = false;
+				moved = true;
+				/* less than asked: the source is empty or the destination
+				 * full; epoll is level-triggered, so waiting for input is
+				 * safe either way and costs no probe now */
+				if ((size_t)n < SPLICE_CHUNK && !c->finish_when_idle) {
+					wait_for(c, true, false);
+					return false;
+				}
 				continue;
 			}
 			if (n == 0) {
@@ -110,6 +118,13 @@ static bool pump(struct copier *c, uint32_t src_events)
 					return true;
 				c->splice = false;
 				continue;
+			}
+			if (errno == EAGAIN && !moved && (src_events & EPOLLIN) &&
+			    !c->finish_when_idle) {
+				/* woken because the source has data and none moved:
+				 * only we read it, so the destination is full */
+				wait_for(c, false, true);
+				return false;
 			}
 			if (errno == EAGAIN) {
 				/* EAGAIN means an empty source or a full destination.
