@@ -656,10 +656,17 @@ static int serve(const struct flags *f)
 static struct loop_timer *trim_timer;
 static bool just_trimmed;
 
+static int64_t last_activity;
+
 static void trim_heap(void *ud)
 {
 	trim_timer = NULL;
-	just_trimmed = true;
+	just_trimmed = true; /* this wake-up is not activity either way */
+	int64_t idle_until = last_activity + (int64_t)IDLE_TRIM_MS * 1000000;
+	if (loop_now_ns() < idle_until) { /* busy since: look again later */
+		trim_timer = loop_add_timer(shim.loop, idle_until, trim_heap, NULL);
+		return;
+	}
 	malloc_trim(0);
 }
 
@@ -671,8 +678,9 @@ static void after_iteration(void *ud)
 		just_trimmed = false;
 		return;
 	}
-	loop_timer_cancel(trim_timer);
-	trim_timer = loop_add_timer_ms(shim.loop, IDLE_TRIM_MS, trim_heap, NULL);
+	last_activity = loop_now_ns();
+	if (!trim_timer)
+		trim_timer = loop_add_timer_ms(shim.loop, IDLE_TRIM_MS, trim_heap, NULL);
 }
 
 int main(int argc, char **argv)
