@@ -10,7 +10,7 @@ pkgs=(
 	golang-go golang-github-containerd-ttrpc-dev golang-github-containerd-containerd-dev
 	containerd runc crun busybox-static
 	util-linux procps iproute2 psmisc
-	criu docker-registry umoci skopeo dpkg-dev strace python3
+	criu docker-registry umoci skopeo dpkg-dev strace python3 jq openssl
 )
 
 missing=()
