@@ -79,6 +79,7 @@ stall=${SUITE_STALL:-60}
 max=${SUITE_MAX:-900}
 only=${SUITE_RUN:-}
 skipfile="$root/test/containerd-suite/skip.txt"
+slowfile="$root/test/containerd-suite/slow.txt"
 
 log() { printf 'containerd-suite: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -305,6 +306,16 @@ if [ -f "$skipfile" ]; then
 		[ -n "${name:-}" ] && skipped_reason[$name]=${reason:-"(no reason given)"}
 	done <"$skipfile"
 fi
+# Tests that legitimately print nothing for longer than $stall seconds get
+# their own allowance (seconds) before the watchdog calls them hung.
+declare -A allowance=()
+if [ -f "$slowfile" ]; then
+	while IFS= read -r line; do
+		line=${line%%#*}
+		read -r name secs _ <<<"$line" || true
+		[ -n "${name:-}" ] && allowance[$name]=$secs
+	done <"$slowfile"
+fi
 queue=()
 for t in "${all[@]}"; do
 	[ -n "${skipped_reason[$t]:-}" ] && continue
@@ -344,6 +355,29 @@ declare -A message=()
 results="$cache/results-$RUNTIME"
 : >"$results"
 
+# The test binary's -v output as "EVENT Test" lines, top-level tests only
+# (subtests are indented or named Test/sub): RUN, PAUSE, CONT, PASS, FAIL, SKIP.
+events() {
+	sed -n -E 's/^=== (RUN|CONT|PAUSE) +([^/ ]+)$/\1 \2/p; s/^--- (PASS|FAIL|SKIP): ([^/ ]+) .*/\1 \2/p' "$1"
+}
+
+# The longest silence allowed while the tests in output file $1 run: $stall,
+# or more while a test of slow.txt is running.
+silence_allowed() {
+	local limit=$stall st t
+	declare -A on=()
+	while read -r st t; do
+		case $st in
+		RUN | CONT) on[$t]=1 ;;
+		*) unset "on[$t]" ;;
+		esac
+	done < <(events "$1")
+	for t in "${!on[@]}"; do
+		[ "${allowance[$t]:-0}" -gt "$limit" ] && limit=${allowance[$t]}
+	done
+	echo "$limit"
+}
+
 # One run of the test binary over the tests in $@, in fresh namespaces and a
 # fresh containerd, killed when its output stalls for $stall s. Sets
 # `outstanding` to the tests started but not finished when it ended.
@@ -361,17 +395,20 @@ run_once() {
 		>"$adir/out" 2>"$adir/err" &
 	ns_pid=$!
 	local size=-1 idle=0 now
-	hung=0
+	hung=0 limit=$stall # (global: the report names the limit that fired)
 	# stderr to /dev/null: bash reports a SIGKILLed job as soon as it reaps it
 	{ while kill -0 "$ns_pid" 2>/dev/null; do
 		sleep 1
 		now=$(stat -c %s "$adir/out")
 		if [ "$now" != "$size" ]; then
-			size=$now idle=0
+			size=$now idle=0 limit=$stall
 		else
 			idle=$((idle + 1))
 		fi
-		if [ $idle -ge "$stall" ] || [ $(($(date +%s) - started)) -ge "$max" ]; then
+		if [ $idle -eq "$stall" ] && [ ${#allowance[@]} -gt 0 ]; then
+			limit=$(silence_allowed "$adir/out")
+		fi
+		if [ $idle -ge "$limit" ] || [ $(($(date +%s) - started)) -ge "$max" ]; then
 			hung=1
 			kill -KILL "$ns_pid" 2>/dev/null || true
 		fi
@@ -397,12 +434,12 @@ run_once() {
 		PAUSE) unset "running[$t]" ;;
 		PASS | FAIL | SKIP) status[$t]=$st; unset "running[$t]" ;;
 		esac
-	done < <(sed -n -E 's/^=== (RUN|CONT|PAUSE) +([^/ ]+)$/\1 \2/p; s/^--- (PASS|FAIL|SKIP): ([^/ ]+) .*/\1 \2/p' "$adir/out")
+	done < <(events "$adir/out")
 	for t in "$@"; do
 		[ -n "${running[$t]:-}" ] && outstanding+=("$t")
 	done
 	if [ $hung = 1 ]; then
-		log "run $attempt: no output for ${stall}s (or the suite's ${max}s are up): killed"
+		log "run $attempt: no output for ${limit}s (or the suite's ${max}s are up): killed"
 	fi
 	# Failure messages: the test's log lines (file.go:NN: ..., but not the
 	# client's debug log the suite pipes through log_hook.go) and panics,
@@ -420,9 +457,9 @@ run_once() {
 }
 
 rm -f "$cache"/last-run*.out "$cache"/last-run*.err
-# Failed tests get one more chance, together in a fresh containerd at the
-# end: some of the suite's tests are timing-sensitive (100 ms to see a killed
-# container's children gone) and fail now and then on a loaded 2-core
+# Failed and hung tests get one more chance, together in a fresh containerd
+# at the end: some of the suite's tests are timing-sensitive (100 ms to see a
+# killed container's children gone) and fail now and then on a loaded 2-core
 # machine with either shim. A pass on retry is reported as such.
 retried=0
 declare -A first_message=()
@@ -444,7 +481,7 @@ while [ ${#queue[@]} -gt 0 ]; do
 	for t in "${outstanding[@]}"; do
 		if [ $hung = 1 ]; then
 			status[$t]=HUNG
-			message[$t]="hung: killed after ${stall}s without output"
+			message[$t]="hung: killed after ${limit}s without output"
 		else
 			status[$t]=FAIL
 			message[$t]="never ended: the test binary exited during it (see $cache/last-run$attempt.out)"
@@ -457,7 +494,7 @@ while [ ${#queue[@]} -gt 0 ]; do
 	if [ ${#rest[@]} -eq 0 ] && [ $retried = 0 ]; then
 		retried=1
 		for t in "${all[@]}"; do
-			[ "${status[$t]:-}" = FAIL ] || continue
+			case ${status[$t]:-} in FAIL | HUNG) ;; *) continue ;; esac
 			first_message[$t]=${message[$t]:-}
 			unset "status[$t]"
 			rest+=("$t")
