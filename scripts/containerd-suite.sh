@@ -195,7 +195,7 @@ EOF
 # content of its own (a marker file): the suite deletes, leases and unpacks
 # images one by one and checks the blobs and snapshots go away, which shared
 # layers would keep. refs: OCI tag -> repository:tag in the registry.
-images_version=5 # bump when the images below change
+images_version=6 # bump when the images below change
 oci="$cache/images/oci"
 # new_image TAG MARKER [EXTRA-LAYER-FILE]
 new_image() {
@@ -213,6 +213,19 @@ new_image() {
 	busybox --list-full | while read -r applet; do
 		[ -e "$r/$applet" ] || ln -s /bin/busybox "$r/$applet"
 	done
+	# busybox-static's nc is busybox's small one, with no SIGTERM handler:
+	# as a container's pid 1 it never gets the SIGTERM the suite sends
+	# (TestBindLowPortNonOpt waits for 143). The suite's busybox image has
+	# the full nc, which catches it; a shell that does stands in for it.
+	rm -f "$r/usr/bin/nc"
+	cat >"$r/usr/bin/nc" <<-'EOF'
+		#!/bin/sh
+		trap 'kill -TERM $pid; wait $pid; exit 143' TERM
+		/bin/busybox nc "$@" &
+		pid=$!
+		wait $pid
+	EOF
+	chmod 755 "$r/usr/bin/nc"
 	cat >"$r/etc/passwd" <<-'EOF'
 		root:x:0:0:root:/root:/bin/sh
 		daemon:x:1:1:daemon:/usr/sbin:/bin/false
