@@ -9,7 +9,8 @@
 #     its image names (ghcr.io/..., registry.k8s.io/...) resolved to a local
 #     docker-registry serving images built here from busybox-static;
 #   - a watchdog records a test that hangs as failed and resumes the rest in a
-#     fresh containerd.
+#     fresh containerd (test/containerd-suite/slow.txt: tests allowed longer
+#     silences); failed and hung tests get one retry at the end.
 #
 #   scripts/containerd-suite.sh [SHIM]            # our shim, io.containerd.nano.v2
 #   RUNTIME=io.containerd.runc.v2 scripts/containerd-suite.sh   # Debian's Go shim
