@@ -36,6 +36,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <sys/un.h>
 #include <time.h>
 #include <linux/close_range.h>
@@ -154,6 +156,42 @@ static int read_all(int fd, uint8_t **out, size_t *len)
 
 /* The runc options containerd 1.6 sends on stdin: only shim_cgroup matters
  * here. Anything that is not an Any of a known options type is ignored. */
+/* Moves pid into cgroup path cg as the Go shim does (cgroups.Load + Add): on a
+ * cgroup2-only host the unified hierarchy; otherwise every mounted v1 hierarchy
+ * in which cg exists (cpu, memory, devices, freezer, ... and name=systemd). */
+static void join_shim_cgroup(const char *cg, pid_t pid)
+{
+	struct statfs sfs;
+	bool unified = statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	if (!mi)
+		return;
+	char line[4096], pidstr[32];
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+	while (fgets(line, sizeof(line), mi)) {
+		/* id parent major:minor root MOUNTPOINT options... - FSTYPE source super */
+		char mnt[PATH_MAX], fstype[64];
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		if (strcmp(fstype, unified ? "cgroup2" : "cgroup") != 0)
+			continue;
+		char path[PATH_MAX * 2];
+		snprintf(path, sizeof(path), "%s%s", mnt, cg);
+		struct stat st;
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue; /* not in this hierarchy: Go's Load skips it too */
+		snprintf(path, sizeof(path), "%s%s/cgroup.procs", mnt, cg);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, pidstr, strlen(pidstr)) < 0)
+			fprintf(stderr, "move shim to cgroup %s (%s): %s\n", cg, mnt, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	fclose(mi);
+}
+
 static void apply_shim_cgroup(pid_t daemon)
 {
 	uint8_t *in = NULL;
@@ -172,23 +210,8 @@ static void apply_shim_cgroup(pid_t daemon)
 	if (shim_options_decode(any->type_url, any->value.data, any->value.len, &o, &st) == 0 &&
 	    o->shim_cgroup && o->shim_cgroup[0])
 		cg = o->shim_cgroup;
-	if (cg) {
-		char path[PATH_MAX], pid[32];
-		/* v2 first (cgroup.procs under the unified root), then v1 hierarchies */
-		const char *roots[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified",
-				       "/sys/fs/cgroup/memory", "/sys/fs/cgroup/cpu",
-				       "/sys/fs/cgroup/pids", NULL};
-		snprintf(pid, sizeof(pid), "%d", daemon);
-		for (int i = 0; roots[i]; i++) {
-			snprintf(path, sizeof(path), "%s%s/cgroup.procs", roots[i], cg);
-			int fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			if (write(fd, pid, strlen(pid)) < 0)
-				fprintf(stderr, "move shim to cgroup %s: %s\n", cg, strerror(errno));
-			close(fd);
-		}
-	}
+	if (cg)
+		join_shim_cgroup(cg, daemon);
 	shim_options_free(o);
 	google__protobuf__any__free_unpacked(any, NULL);
 }
