@@ -13,12 +13,40 @@ scripts/install-deps.sh
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# Every stage records what passed and what was skipped; a skip not in
+# test/allowed-skips.txt fails the run (scripts/check-skips.sh), and the closing line
+# counts both.
+results=$(mktemp /tmp/nanoshim-results.XXXXXX)
+export NANOSHIM_SKIP_LOG=$(mktemp /tmp/nanoshim-skips.XXXXXX)
+work=
+trap 'rm -rf "$results" "$NANOSHIM_SKIP_LOG" ${work:+"$work"}' EXIT
+check_skips() { scripts/check-skips.sh "$results" "$NANOSHIM_SKIP_LOG" test/allowed-skips.txt "$@"; }
+# run_ctest [--as PREFIX] CTEST-ARGS... — ctest, its Passed/Skipped lines into $results
+# (test names renamed e2e.* -> PREFIX.* with --as), then the skip check
+run_ctest() {
+	local as= out rc=0
+	if [ "$1" = --as ]; then as=$2; shift 2; fi
+	out=$(mktemp /tmp/nanoshim-ctest.XXXXXX)
+	ctest "$@" 2>&1 | tee "$out" || rc=$?
+	awk -v as="$as" '/Test +#[0-9]+: / {
+		for (i = 1; i <= NF; i++) if ($i ~ /^#[0-9]+:$/) name = $(i + 1)
+		if (as != "") sub(/^e2e\./, as ".", name)
+		if ($0 ~ /\*\*\*Skipped|Not Run/) print "SKIP", name; else if ($0 ~ / Passed /) print "PASS", name
+	}' "$out" >>"$results"
+	rm -f "$out"
+	[ "$rc" = 0 ] || exit "$rc"
+	check_skips
+}
+
 step "release build"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 
 step "unit, interop and end-to-end tests"
-ctest --test-dir build --output-on-failure -j1
+run_ctest --test-dir build --output-on-failure -j1
+
+step "end-to-end tests against Debian's Go shim (keeps their expectations honest)"
+RUNTIME=io.containerd.runc.v2 run_ctest --as e2e-runc --test-dir build -L e2e --output-on-failure -j1
 
 step "ASan+UBSan build: unit tests"
 CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNANOSHIM_SANITIZE=ON \
@@ -29,7 +57,7 @@ cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:malloc_context_size=2 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	LSAN_OPTIONS=suppressions=$top/test/lsan.supp \
-	ctest --test-dir build-asan -L unit --output-on-failure -j1
+	run_ctest --test-dir build-asan -L unit --output-on-failure -j1
 
 step "ASan+UBSan build: the shim through containerd (a subset of the e2e tests)"
 # The shim's stderr is containerd's log FIFO: sanitizer reports go to files
@@ -42,6 +70,7 @@ for t in 01-run 04-stdin 07-exec 09-pause 19-bad-input; do
 	E2E_CACHE_DIR=$top/build/test/e2e/cache E2E_TIMEOUT=200 \
 		test/e2e/$t.sh >"$reports/$t.out" 2>&1 || { cat "$reports/$t.out"; echo "$t failed under ASan" >&2; exit 1; }
 	echo "ok $t"
+	echo "PASS asan-e2e.$t" >>"$results"
 done
 if ls "$reports"/asan.* "$reports"/ubsan.* >/dev/null 2>&1; then
 	cat "$reports"/asan.* "$reports"/ubsan.* 2>/dev/null >&2
@@ -54,18 +83,27 @@ step "fuzz targets, ${fuzz_seconds}s each"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNANOSHIM_FUZZ=ON >/dev/null
 cmake --build build-fuzz -j"$jobs"
 work=$(mktemp -d /tmp/nanoshim-fuzz.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 for t in build-fuzz/test/fuzz/fuzz_*; do
 	name=$(basename "$t")
 	seeds="$top/test/fuzz/corpus/${name#fuzz_}"
 	mkdir -p "$work/$name"
 	[ -d "$seeds" ] && cp -r "$seeds/." "$work/$name/"
+	rc=0
 	(cd "$work" && "$top/$t" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 \
-		-print_final_stats=1 "$work/$name" 2>&1 | grep -E '^(stat::number_of_executed_units|Done|==|SUMMARY)' || true)
-	if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* >/dev/null 2>&1; then
-		echo "fuzz target $name found a failure:" >&2
-		ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* 2>/dev/null >&2
+		-print_final_stats=1 "$work/$name") >"$work/$name.log" 2>&1 || rc=$?
+	grep -E '^(stat::number_of_executed_units|Done|==|SUMMARY)' "$work/$name.log" || true
+	# any non-zero exit fails (libFuzzer exits non-zero on a crash, leak, timeout, OOM or a
+	# start-up error), and so does any artifact it left
+	if [ "$rc" != 0 ] || ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* >/dev/null 2>&1; then
+		tail -n 40 "$work/$name.log" >&2
+		echo "fuzz target $name failed (exit $rc):" >&2
+		ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* 2>/dev/null >&2
 		exit 1
 	fi
+	echo "PASS fuzz.$name" >>"$results"
 done
-step "all tests passed"
+
+summary=$(check_skips --summary)
+step "skipped (each on test/allowed-skips.txt)"
+head -n -1 <<<"$summary"
+step "all tests passed: $(tail -n 1 <<<"$summary")"
