@@ -18,9 +18,13 @@ assert_eq 1048576 "${out// /}" "byte count seen by wc -c"
 
 check "line-by-line stdin through a shell read loop"
 # ctr's stdin EOF handler is installed only after NewTask returns: input that ends before
-# the task exists never becomes CloseIO (a ctr race, not the shim's). Hence the delay.
+# the task exists never becomes CloseIO (a ctr race, not the shim's). Hence the input is
+# written once the task is RUNNING (ctr starts it after NewTask has returned).
 id=$(e2e_id read)
-out=$({ sleep 1; printf 'alpha\nbeta\ngamma\n'; } | e2e_run --rm "$id" sh -c 'while read -r l; do echo "<$l>"; done; echo done')
+out=$({
+	wait_for 20 "task $id running before its input is written" e2e_task_status_is "$id" RUNNING >&2
+	printf 'alpha\nbeta\ngamma\n'
+} | e2e_run --rm "$id" sh -c 'while read -r l; do echo "<$l>"; done; echo done')
 assert_eq "<alpha>
 <beta>
 <gamma>

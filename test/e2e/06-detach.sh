@@ -59,5 +59,5 @@ err=$(ctr task rm "$id" 2>&1)
 assert_contains "$err" "exit with non-zero exit code 137" "ctr task rm warning"
 test ! -e "/proc/$pid" || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != sleep ] || fail "init $pid still alive"
 pass "init process $pid is gone"
-wait_for 5 "shim of $id exited" test -z "$(e2e_run_shims "$id")"
+wait_for 5 "shim of $id exited" e2e_no_shims_of "$id"
 ctr containers rm "$id"

@@ -10,7 +10,7 @@ e2e_import_image
 assert_no_leftovers() {
 	local id=$1 b
 	b=$(e2e_bundle "$id")
-	wait_for 5 "no shim process of $id" test -z "$(e2e_run_shims "$id")"
+	wait_for 5 "no shim process of $id" e2e_no_shims_of "$id"
 	assert_eq "" "$(e2e_existing "$(e2e_socket "$id")")" "no shim socket $(e2e_socket "$id")"
 	assert_eq "" "$(e2e_mounts_under "$b")" "no mount under the bundle"
 	assert_eq "" "$(e2e_existing "$b")" "no bundle dir"

@@ -45,13 +45,13 @@ restart_round() {
 	out=$(ctr task rm "$id" 2>&1)
 	assert_contains "$out" "exit with non-zero exit code 137" "ctr task rm of $id"
 	wait_for 10 "/tasks/exit 137 of $id published" e2e_event_seen "$id" /tasks/exit '"exit_status":137'
-	wait_for 5 "shim of $id exited" test -z "$(e2e_run_shims "$id")"
+	wait_for 5 "shim of $id exited" e2e_no_shims_of "$id"
 	ctr containers rm "$id"
 
 	check "the task that exited while containerd was down keeps its exit status"
 	out=$(ctr task rm "$idx" 2>&1)
 	assert_contains "$out" "exit with non-zero exit code 3" "ctr task rm of $idx"
-	wait_for 5 "shim of $idx exited" test -z "$(e2e_run_shims "$idx")"
+	wait_for 5 "shim of $idx exited" e2e_no_shims_of "$idx"
 	ctr containers rm "$idx"
 	e2e_events_stop
 }

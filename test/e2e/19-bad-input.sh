@@ -147,22 +147,24 @@ fi
 check "an unknown method and an unknown service: Unimplemented, the connection keeps serving"
 r=$(reply Bogus)
 assert_eq "Unimplemented: method Bogus" "$r" "Task/Bogus"
-out=$(sc -t 0.5 raw-request containerd.task.v2.Nope/State "")
+out=$(sc -e 1 raw-request containerd.task.v2.Nope/State "")
 assert_eq "Unimplemented: service containerd.task.v2.Nope" "$(sed -n 2p <<<"$out")" "containerd.task.v2.Nope/State"
 assert_eq open "$(tail -n 1 <<<"$out")" "connection still open after the answer"
 
 check "malformed frames: answered or ignored, never fatal"
+# sc -e N: wait (up to 10 s) for N answers, then "open" only once the shim has answered a
+# further request on the same connection (no read window to be too short or too long)
 # A Request frame (stream 1) whose body is not a Request envelope
-out=$(sc -t 0.5 raw-bytes "00000004 00000001 01 00 deadbeef")
+out=$(sc -e 1 raw-bytes "00000004 00000001 01 00 deadbeef")
 assert_eq "frame stream=1 type=2 flags=0" "$(sed -n 1p <<<"$out" | cut -d' ' -f1-4)" "answered on stream 1"
 assert_match "$(sed -n 2p <<<"$out")" '^InvalidArgument: unmarshal request error' "undecodable envelope"
 assert_eq open "$(tail -n 1 <<<"$out")" "connection still open"
 # A well-formed envelope around a payload that is not a StateRequest
-out=$(sc -t 0.5 raw-request containerd.task.v2.Task/State ffffffff)
+out=$(sc -e 1 raw-request containerd.task.v2.Task/State ffffffff)
 assert_match "$(sed -n 2p <<<"$out")" '^Internal: ttrpc: error unmarshalling payload' "undecodable payload"
 assert_eq open "$(tail -n 1 <<<"$out")" "connection still open"
 # A request on an even (server-side) stream id
-out=$(sc -t 0.5 raw-request containerd.task.v2.Task/State "" 2)
+out=$(sc -e 1 raw-request containerd.task.v2.Task/State "" 2)
 assert_eq "frame stream=2 type=2 flags=0" "$(sed -n 1p <<<"$out" | cut -d' ' -f1-4)" "answered on stream 2"
 assert_match "$(sed -n 2p <<<"$out")" '^InvalidArgument: StreamID must be odd' "even stream id"
 # A frame over the 4 MiB limit, body included: discarded and refused
@@ -170,11 +172,11 @@ assert_match "$(sed -n 2p <<<"$out")" '^InvalidArgument: StreamID must be odd' "
 	printf '\x00\x40\x00\x01\x00\x00\x00\x01\x01\x00'
 	head -c 4194305 /dev/zero
 } >"$E2E_TMP/big"
-out=$(sc -t 2 raw-bytes @"$E2E_TMP/big")
+out=$(sc -e 1 raw-bytes @"$E2E_TMP/big")
 assert_match "$(sed -n 2p <<<"$out")" '^ResourceExhausted: ' "4 MiB + 1 frame"
 assert_eq open "$(tail -n 1 <<<"$out")" "connection still open"
 # An unknown frame type: ignored
-assert_eq open "$(sc -t 0.3 raw-bytes "00000000 00000001 07 00")" "frame type 7: no answer, still open"
+assert_eq open "$(sc -e 0 raw-bytes "00000000 00000001 07 00")" "frame type 7: no answer, still open"
 # A header announcing 3.7 GB, then the peer goes away; half a header, then the peer goes
 sc -t 0.2 raw-bytes "deadbeef 00000001 01 00 0000" >/dev/null
 sc -t 0.2 raw-bytes "000000" >/dev/null

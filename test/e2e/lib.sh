@@ -240,6 +240,10 @@ e2e_run_shims() {
 	done
 }
 
+# e2e_no_shims_of ID — no shim process of this run serves ID (a function, for wait_for:
+# `wait_for … test -z "$(e2e_run_shims ID)"` would expand the $(…) once, not poll)
+e2e_no_shims_of() { [ -z "$(e2e_run_shims "$1")" ]; }
+
 # e2e_shim_pid ID — the long-lived shim serving ID: the bundle's shim.pid when the shim
 # wrote one (ours does, the Go runc.v2 shim does not), else the one matching process
 # without an action word (start/delete are short-lived).
@@ -296,7 +300,29 @@ e2e_events_start() {
 	: >"$E2E_EVENTS_FILE"
 	/usr/bin/env ctr --address "$E2E_ADDR" events >"$E2E_EVENTS_FILE" 2>&1 </dev/null &
 	E2E_EVENTS_PID=$!
-	sleep 0.3 # the subscription must be in place before the first event
+	# The subscription must be in place before the first event the test counts: publish
+	# a sentinel (creating a namespace publishes /namespaces/create) until one shows up in
+	# the output. A sentinel published before the subscription is lost, hence a new one
+	# every 0.5 s. The sentinel namespaces are not the test's namespace, whose events the
+	# tests filter on.
+	local n=0 sentinel deadline=$(($(date +%s%N) + 30000000000)) i seen=
+	while [ -z "$seen" ]; do
+		[ "$(date +%s%N)" -lt "$deadline" ] || fail "ctr events: no sentinel event within 30s"
+		kill -0 "$E2E_EVENTS_PID" 2>/dev/null || fail "ctr events exited: $(cat "$E2E_EVENTS_FILE")"
+		n=$((n + 1))
+		sentinel=$E2E_NS-sentinel-$n
+		ctr namespaces create "$sentinel" >/dev/null
+		for ((i = 0; i < 5; i++)); do
+			if grep -qF "/namespaces/create {\"name\":\"$sentinel\"" "$E2E_EVENTS_FILE"; then
+				seen=1
+				break
+			fi
+			sleep 0.1
+		done
+	done
+	for ((i = 1; i <= n; i++)); do
+		ctr namespaces rm "$E2E_NS-sentinel-$i" >/dev/null 2>&1 || true
+	done
 }
 e2e_events_stop() {
 	if [ -n "$E2E_EVENTS_PID" ]; then

@@ -2,8 +2,8 @@
  * makes it (metadata containerd-namespace-ttrpc: <namespace>), for the e2e tests.
  *
  *   shimcall [-n NS] [-t SECONDS] SOCKET METHOD [FIELD=VALUE...]
- *   shimcall [-n NS] [-t SECONDS] SOCKET raw-request SERVICE/METHOD HEX-PAYLOAD [STREAM-ID]
- *   shimcall [-t SECONDS] SOCKET raw-bytes HEX|@FILE
+ *   shimcall [-n NS] [-t SECONDS] [-e N] SOCKET raw-request SERVICE/METHOD HEX-PAYLOAD [STREAM-ID]
+ *   shimcall [-t SECONDS] [-e N] SOCKET raw-bytes HEX|@FILE
  *
  * SOCKET: a socket path, "unix://PATH", or a bundle directory (its `address` file).
  * METHOD: a Task method, any case, '_' or '-' ignored (state, Kill, resize_pty, ...).
@@ -26,7 +26,10 @@
  * print each frame the server sends back ("frame stream=S type=T flags=F len=L", a
  * Response's status as "<CodeName>: <message>") until the server closes the
  * connection ("closed") or the timeout (default 1 s) passes with it still open
- * ("open"); exit 0. */
+ * ("open"); exit 0. With -e N, no silence window decides: after N frames have come back,
+ * a probe request (an unknown service on stream 0x7fffffff, which every ttrpc server
+ * answers) is sent on the same connection, and "open" is printed only when its answer
+ * arrives; "closed" on EOF, "timeout" when -t (default 10 s) passes first. */
 #include "ttrpc.h"
 
 #include "containerd/task/v2/shim.pb-c.h"
@@ -70,8 +73,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: %s [-n NS] [-t SECONDS] SOCKET METHOD [FIELD=VALUE...]\n"
-		"       %s [-n NS] [-t SECONDS] SOCKET raw-request SERVICE/METHOD HEX [STREAM-ID]\n"
-		"       %s [-t SECONDS] SOCKET raw-bytes HEX|@FILE\n",
+		"       %s [-n NS] [-t SECONDS] [-e N] SOCKET raw-request SERVICE/METHOD HEX [STREAM-ID]\n"
+		"       %s [-t SECONDS] [-e N] SOCKET raw-bytes HEX|@FILE\n",
 		prog, prog, prog);
 	exit(2);
 }
@@ -478,16 +481,59 @@ static void print_frame(const struct ttrpc_frame *f)
 	ttrpc__response__free_unpacked(r, NULL);
 }
 
-/* Reads and prints frames until EOF ("closed") or timeout_ms of silence ("open"). */
-static int raw_read(int fd, int timeout_ms)
+/* A Request frame (header + envelope) for SERVICE/METHOD with PAYLOAD; malloc'ed. */
+static uint8_t *request_frame(const char *ns, char *service, char *method, uint8_t *payload,
+			      size_t plen, uint32_t stream_id, size_t *out_len)
+{
+	Ttrpc__Request req = TTRPC__REQUEST__INIT;
+	Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
+	Ttrpc__KeyValue *kvs[1] = {&kv};
+	req.service = service;
+	req.method = method;
+	req.payload.data = payload;
+	req.payload.len = plen;
+	if (ns && *ns) {
+		kv.key = (char *)NS_KEY;
+		kv.value = (char *)ns;
+		req.metadata = kvs;
+		req.n_metadata = 1;
+	}
+	size_t len = ttrpc__request__get_packed_size(&req);
+	uint8_t *buf = malloc(TTRPC_HEADER_LEN + len);
+	if (!buf)
+		die("out of memory");
+	struct ttrpc_frame_hdr h = {.length = (uint32_t)len, .stream_id = stream_id,
+				    .type = TTRPC_TYPE_REQUEST, .flags = 0};
+	ttrpc_frame_hdr_encode(buf, &h);
+	ttrpc__request__pack(&req, buf + TTRPC_HEADER_LEN);
+	*out_len = TTRPC_HEADER_LEN + len;
+	return buf;
+}
+
+#define PROBE_STREAM 0x7fffffffu
+
+/* Reads and prints frames until EOF ("closed") or, with expect < 0, timeout_ms of
+ * silence ("open"). With expect >= 0: after that many frames, sends the probe and prints
+ * "open" when its answer comes (not printed itself), "timeout" at the deadline. */
+static int raw_read(int fd, int timeout_ms, int expect)
 {
 	struct ttrpc_reader rd;
 	ttrpc_reader_init(&rd);
 	int64_t deadline = ttrpc_now_ns() + (int64_t)timeout_ms * 1000000;
-	for (;;) {
+	int frames = 0;
+	bool probed = false, done = false;
+	while (!done) {
+		if (expect >= 0 && !probed && frames >= expect) {
+			size_t n;
+			uint8_t *probe = request_frame(NULL, "nanoshim.shimcall.Probe", "Probe", NULL, 0,
+						       PROBE_STREAM, &n);
+			write_all(fd, probe, n);
+			free(probe);
+			probed = true;
+		}
 		int64_t left = (deadline - ttrpc_now_ns()) / 1000000;
 		if (left <= 0) {
-			printf("open\n");
+			printf(expect >= 0 ? "timeout\n" : "open\n");
 			break;
 		}
 		struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -495,7 +541,7 @@ static int raw_read(int fd, int timeout_ms)
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0) {
-			printf("open\n");
+			printf(expect >= 0 ? "timeout\n" : "open\n");
 			break;
 		}
 		uint8_t *ptr;
@@ -515,7 +561,13 @@ static int raw_read(int fd, int timeout_ms)
 		struct ttrpc_frame f;
 		int r;
 		while ((r = ttrpc_reader_next(&rd, &f)) == 1) {
-			print_frame(&f); /* f.data is the reader's */
+			if (probed && f.hdr.stream_id == PROBE_STREAM) {
+				printf("open\n");
+				done = true;
+			} else {
+				print_frame(&f); /* f.data is the reader's */
+				frames++;
+			}
 		}
 		if (r < 0)
 			die("out of memory");
@@ -525,20 +577,20 @@ static int raw_read(int fd, int timeout_ms)
 	return 0;
 }
 
-static int raw_bytes(const char *address, const char *hex, int timeout_ms)
+static int raw_bytes(const char *address, const char *hex, int timeout_ms, int expect)
 {
 	size_t n;
 	uint8_t *bytes = hex[0] == '@' ? (uint8_t *)read_file(hex + 1, &n) : parse_hex(hex, &n);
 	int fd = raw_connect(address);
 	write_all(fd, bytes, n);
 	free(bytes);
-	int rc = raw_read(fd, timeout_ms);
+	int rc = raw_read(fd, timeout_ms, expect);
 	close(fd);
 	return rc;
 }
 
 static int raw_request(const char *address, const char *ns, const char *svc_method,
-		       const char *hex, uint32_t stream_id, int timeout_ms)
+		       const char *hex, uint32_t stream_id, int timeout_ms, int expect)
 {
 	char svc[512];
 	snprintf(svc, sizeof(svc), "%s", svc_method[0] == '/' ? svc_method + 1 : svc_method);
@@ -546,33 +598,14 @@ static int raw_request(const char *address, const char *ns, const char *svc_meth
 	if (!slash)
 		die("raw-request: SERVICE/METHOD expected, got %s", svc_method);
 	*slash = '\0';
-	Ttrpc__Request req = TTRPC__REQUEST__INIT;
-	Ttrpc__KeyValue kv = TTRPC__KEY_VALUE__INIT;
-	Ttrpc__KeyValue *kvs[1] = {&kv};
-	req.service = svc;
-	req.method = slash + 1;
-	size_t plen;
-	req.payload.data = parse_hex(hex, &plen);
-	req.payload.len = plen;
-	if (ns && *ns) {
-		kv.key = (char *)NS_KEY;
-		kv.value = (char *)ns;
-		req.metadata = kvs;
-		req.n_metadata = 1;
-	}
-	size_t len = ttrpc__request__get_packed_size(&req);
-	uint8_t *buf = malloc(TTRPC_HEADER_LEN + len);
-	if (!buf)
-		die("out of memory");
-	struct ttrpc_frame_hdr h = {.length = (uint32_t)len, .stream_id = stream_id,
-				    .type = TTRPC_TYPE_REQUEST, .flags = 0};
-	ttrpc_frame_hdr_encode(buf, &h);
-	ttrpc__request__pack(&req, buf + TTRPC_HEADER_LEN);
+	size_t plen, len;
+	uint8_t *payload = parse_hex(hex, &plen);
+	uint8_t *buf = request_frame(ns, svc, slash + 1, payload, plen, stream_id, &len);
+	free(payload);
 	int fd = raw_connect(address);
-	write_all(fd, buf, TTRPC_HEADER_LEN + len);
+	write_all(fd, buf, len);
 	free(buf);
-	free(req.payload.data);
-	int rc = raw_read(fd, timeout_ms);
+	int rc = raw_read(fd, timeout_ms, expect);
 	close(fd);
 	return rc;
 }
@@ -599,9 +632,13 @@ int main(int argc, char **argv)
 	const char *ns = getenv("NAMESPACE");
 	double timeout_s = 10;
 	bool timeout_set = false;
+	int expect = -1;
 	int opt;
-	while ((opt = getopt(argc, argv, "+n:t:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:t:e:h")) != -1) {
 		switch (opt) {
+		case 'e':
+			expect = (int)parse_uint(optarg, 1000);
+			break;
 		case 'n':
 			ns = optarg;
 			break;
@@ -625,14 +662,15 @@ int main(int argc, char **argv)
 	if (strcmp(method, "raw-bytes") == 0) {
 		if (n_fields != 1)
 			usage();
-		return raw_bytes(address, fields[0], (int)((timeout_set ? timeout_s : 1) * 1000));
+		return raw_bytes(address, fields[0],
+				 (int)((timeout_set || expect >= 0 ? timeout_s : 1) * 1000), expect);
 	}
 	if (strcmp(method, "raw-request") == 0) {
 		if (n_fields < 2 || n_fields > 3)
 			usage();
 		uint32_t sid = n_fields == 3 ? (uint32_t)parse_uint(fields[2], UINT32_MAX) : 1;
 		return raw_request(address, ns, fields[0], fields[1], sid,
-				   (int)((timeout_set ? timeout_s : 1) * 1000));
+				   (int)((timeout_set || expect >= 0 ? timeout_s : 1) * 1000), expect);
 	}
 
 	const ProtobufCServiceDescriptor *sd = &containerd__task__v2__task__descriptor;
