@@ -42,11 +42,24 @@ json=$(ctr task metrics --format json "$id")
 assert_contains "$json" '"pids": {' "pids section"
 assert_contains "$json" '"current": 2' "pids.current in json"
 
-check "metrics of a stopped task fail, not hang"
+check "metrics of a stopped task: an answer within 5 s, not a hang"
 ctr task kill -a -s KILL "$id"
 wait_for 10 "task $id stopped" e2e_task_status_is "$id" STOPPED
 rc=0
+t0=$(date +%s%N)
 out=$(ctr task metrics "$id" 2>&1) || rc=$?
-echo "$out"
-pass "ctr task metrics of a stopped task returned (status $rc)"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 5000 ] || fail "ctr task metrics of a stopped task took ${ms} ms (status $rc): [$out]"
+pass "answered in ${ms} ms"
+if [ "$RUNTIME" = io.containerd.runc.v2 ] && [ "$SHIM_AS_RUNC" != 1 ]; then
+	# The Go shim still reads the cgroup, which lasts until Delete: metrics with no process.
+	assert_eq 0 "$rc" "ctr task metrics exit status (Go shim)"
+	printf '%s\n' "$out" >"$E2E_TMP/metrics"
+	assert_eq 0 "$(metric pids.current)" "pids.current of the stopped task (Go shim)"
+else
+	# Ours refuses Stats once the init has exited; containerd's Metrics leaves such a task
+	# out, and ctr says so.
+	assert_eq 1 "$rc" "ctr task metrics exit status"
+	assert_eq "ctr: no metrics received" "$out" "ctr's message"
+fi
 ctr task rm "$id" >/dev/null 2>&1
