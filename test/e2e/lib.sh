@@ -665,7 +665,7 @@ e2e_rmdir_cgroups() {
 }
 
 e2e_cleanup() {
-	local rc=$? id pid ids=() t i m
+	local rc=$? id pid ids=() t i m left
 	trap - EXIT INT TERM
 	set +e
 	if [ -s "$E2E_TMP/timed-out" ]; then
@@ -698,6 +698,19 @@ e2e_cleanup() {
 		for t in $(ctr images ls -q 2>/dev/null); do
 			ctr images rm "$t" >/dev/null 2>&1
 		done
+		# Every task is deleted: every shim of this run must exit (before containerd stops,
+		# so a shim still handing containerd its last events is not blamed). One that
+		# stays is a defect, and fails a test that passed so far.
+		for ((i = 0; i < 50; i++)); do
+			[ -n "$(e2e_run_shims)" ] || break
+			sleep 0.1
+		done
+		left=$(e2e_run_shims | tr '\n' ' ')
+		if [ -n "$left" ] && [ "$rc" = 0 ]; then
+			e2e_log "FAIL $E2E_TEST_NAME: shim(s) $left still running 5 s after every task of this run was deleted"
+			rc=1
+			E2E_FAILED=1
+		fi
 	fi
 	e2e_containerd_stop TERM
 
@@ -707,7 +720,8 @@ e2e_cleanup() {
 		tail -n 40 "$E2E_TMP/containerd.log" >&2
 	fi
 
-	# shims of this run that outlived containerd (only ones provably ours)
+	# shims of this run still alive (only ones provably ours): after a failure, or when
+	# containerd was already gone, or the leftovers failed above
 	for pid in $(e2e_run_shims); do
 		e2e_log "cleanup: killing leftover shim $pid: $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")"
 		kill -KILL "$pid" 2>/dev/null
