@@ -67,6 +67,9 @@ fds_after=$(fd_count "$shim")
 [ "$fds_after" -le $((fds_before + 2)) ] || fail "shim fds grew from $fds_before to $fds_after"
 pass "shim fds: $fds_before before, $fds_after after"
 
+check "the shim is idle once the execs are done"
+assert_shim_quiet "$shim"
+
 ctr task kill -s KILL "$id"
 wait_for 10 "task $id stopped" e2e_task_status_is "$id" STOPPED
 ctr task rm "$id" >/dev/null 2>&1

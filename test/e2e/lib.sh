@@ -280,6 +280,31 @@ assert_shim_binary() {
 	assert_eq "$(e2e_expected_shim_binary)" "$exe" "shim of $1 (pid $pid) runs the binary under test"
 }
 
+# e2e_cpu_ticks PID — utime + stime of PID, in clock ticks (/proc/PID/stat fields 14, 15;
+# parsed after the ")" that ends the command name, which may hold spaces)
+e2e_cpu_ticks() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	# shellcheck disable=SC2086
+	set -- $st
+	echo $((${12} + ${13}))
+}
+
+# assert_shim_quiet PID [SECONDS] — a shim with nothing to do uses no CPU: its
+# utime+stime over SECONDS (default 1) grows by at most 2 ticks (a busy loop takes one
+# tick per 10 ms)
+assert_shim_quiet() {
+	local pid=$1 secs=${2:-1} t0 t1
+	t0=$(e2e_cpu_ticks "$pid") || fail "shim $pid: no /proc/$pid/stat"
+	sleep "$secs"
+	t1=$(e2e_cpu_ticks "$pid") || fail "shim $pid exited while measured"
+	if [ $((t1 - t0)) -gt 2 ]; then
+		fail "shim $pid is not quiet: $((t1 - t0)) ticks of CPU in ${secs}s with nothing to do ($(getconf CLK_TCK)/s)"
+	fi
+	pass "shim $pid quiet: $((t1 - t0)) ticks of CPU in ${secs}s"
+}
+
 # e2e_existing PATH... — prints the PATHs that exist (for globs: nullglob is on, so an
 # unmatched glob expands to nothing and nothing is printed)
 e2e_existing() {
