@@ -15,7 +15,9 @@
 #   E2E_KEEP       1: on failure, leave the temp dir (containerd is still stopped)
 #   E2E_TRACE_RPCS DIR: wrap the shim so that every daemon it starts is straced into DIR
 #                  (trace-rpcs.sh decodes those traces into the ttrpc calls made)
-# Tests exit 77 (ctest SKIP_RETURN_CODE) when the machine cannot run them.
+# Tests exit 77 (ctest SKIP_RETURN_CODE) when the machine cannot run them, and append the
+# skip to NANOSHIM_SKIP_LOG when set (scripts/test.sh fails on one not in
+# test/allowed-skips.txt).
 
 set -euo pipefail
 shopt -s nullglob
