@@ -2,7 +2,9 @@
 # Builds and runs every nanoshim test: unit, interop (Go peer) and end-to-end
 # tests in a release build; the unit tests and a subset of the end-to-end
 # tests (with the shim built with sanitizers) under ASan+UBSan; and each
-# libFuzzer target for FUZZ_SECONDS (default 60) under ASan+UBSan.
+# libFuzzer target for FUZZ_SECONDS (default 60) under ASan+UBSan. The end-to-end
+# tests also run against Debian's Go shim. A skipped test fails the run unless it is in
+# test/allowed-skips.txt; the closing line counts passes and allowed skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
