@@ -71,6 +71,7 @@ struct container {
 	int refs; /* runc calls in flight */
 	bool deleted;
 	struct ttrpc_call *delete_call; /* a Delete waiting for runc calls to end */
+	struct loop_timer *delete_timer; /* its grace period */
 	/* OOM watch */
 	void *oom;
 	struct loop_source *oom_src;

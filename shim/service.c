@@ -36,6 +36,11 @@
 #include <yajl/yajl_tree.h>
 
 #define DRAIN_TIMEOUT_MS 2000
+/* A Delete that finds runtime calls in flight on the init waits for them (as
+ * the Go shim's process lock makes it); after this long, calls on an init that
+ * is gone are killed (a hung runc must not keep a dead container), and a
+ * Delete of a live init gives up. */
+#define DELETE_GRACE_MS 1000
 #define GO_ZERO_TIME_SEC (-62135596800LL) /* Go's time.Time{} as a Timestamp */
 #define VERSION_STRING "nanoshim 0.1"
 
@@ -167,6 +172,10 @@ static void container_free(struct container *c)
 	}
 	free_process_fields(&c->init);
 	oom_watch_free(c);
+	loop_timer_cancel(c->delete_timer);
+	if (c->delete_call)
+		ttrpc_call_fail(c->delete_call, TTRPC_UNAVAILABLE, "delete %s: shim shutting down",
+				c->id);
 	if (c->bundle_fd >= 0)
 		close(c->bundle_fd);
 	free(c->criu_image_path);
@@ -711,11 +720,34 @@ static pid_t proc_op_run(struct proc_op *op, const char *const *args, const int 
 
 static void delete_init(struct ttrpc_call *call, struct container *c);
 
+static void delete_grace_over(void *ud)
+{
+	struct container *c = ud;
+	c->delete_timer = NULL;
+	if (!c->delete_call)
+		return;
+	if (c->init.reaped) {
+		/* The init is gone: whatever the runtime still does to it (a hung
+		 * kill, ps or update) acts on nothing. Stop those calls; the
+		 * Delete runs when they end. */
+		for (struct proc_op *op = c->init.ops; op; op = op->next)
+			proc_op_kill(op);
+		return;
+	}
+	struct ttrpc_call *call = c->delete_call;
+	c->delete_call = NULL;
+	ttrpc_call_on_cancel(call, NULL, NULL);
+	ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "delete %s: an operation is in progress",
+			c->id);
+}
+
 static void delete_cancelled(struct ttrpc_call *call, void *ud)
 {
 	struct container *c = ud;
 	if (c->delete_call == call) {
 		c->delete_call = NULL;
+		loop_timer_cancel(c->delete_timer);
+		c->delete_timer = NULL;
 		ttrpc_call_fail(call, TTRPC_CANCELLED, "delete %s: cancelled", c->id);
 	}
 }
@@ -739,6 +771,8 @@ static void proc_op_end(struct proc_op *op)
 		/* a Delete waited for the runtime calls on a dead init to end */
 		struct ttrpc_call *call = c->delete_call;
 		c->delete_call = NULL;
+		loop_timer_cancel(c->delete_timer);
+		c->delete_timer = NULL;
 		ttrpc_call_on_cancel(call, NULL, NULL);
 		delete_init(call, c);
 	}
@@ -1579,14 +1613,12 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 				c->id);
 		return;
 	}
-	if (p->busy && !p->exec_id && p->reaped) {
-		/* The init is gone: whatever the runtime is still doing to it
-		 * (a hung kill, ps or update) acts on nothing. Stop those calls
-		 * and delete once they ended, rather than refuse. */
-		for (struct proc_op *op = p->ops; op; op = op->next)
-			proc_op_kill(op);
+	if (p->busy && !p->exec_id) {
+		/* runtime calls on the init in flight (a Kill whose runc has not
+		 * exited yet, a ps): Delete runs once they end */
 		c->delete_call = call;
 		ttrpc_call_on_cancel(call, delete_cancelled, c);
+		c->delete_timer = loop_add_timer_ms(shim.loop, DELETE_GRACE_MS, delete_grace_over, c);
 		return;
 	}
 	if (p->busy) {

@@ -7,7 +7,9 @@
 # --runc-binary only to runtime io.containerd.runc.v2).
 #   - a runtime call outliving its request's deadline is killed: an exec whose Start
 #     timed out never runs (no ghost exec: RUNNING with a pid containerd never saw);
-#   - a hung `runc kill` does not wedge Delete once the init is dead;
+#   - a hung `runc kill` does not wedge Delete once the init is dead, and a Delete
+#     that comes while a Kill's runc is still running waits for it (a flake of
+#     `ctr run --rm` after `ctr task kill`);
 #   - Delete of the init is refused while an exec's Start is in flight (it used to
 #     free the container under the exec: a use-after-free), and succeeds after;
 #   - an exec fsyncs nothing but its exit record;
@@ -46,6 +48,12 @@ if [ -n "\$sub" ] && [ -e "$faults/\$sub" ]; then
 	# builtins only: a SIGKILL of this process leaves no child behind
 	sleep) read -r -t "\$secs" <>"$faults/never" || true ;;
 	hang) read -r <>"$faults/never" ;;
+	after)
+		"$real_runc" "\$@"
+		rc=\$?
+		read -r -t "\$secs" <>"$faults/never" || true
+		exit \$rc
+		;;
 	esac
 fi
 exec "$real_runc" "\$@"
@@ -134,6 +142,23 @@ assert_match "$(head -n 1 "$E2E_TMP/kill.out")" '^(Unknown|NotFound|DeadlineExce
 nofault kill
 ctr container rm "$id"
 shim_gone() { [ -z "$(e2e_run_shims "$1")" ]; }
+wait_for 5 "the shim of $id exited" shim_gone "$id"
+
+check "Delete waits for a Kill whose runc is still running after the init died"
+id=$(e2e_id slowkill)
+start_task "$id"
+fault kill after 0.5 # runc kill signals at once, then takes another 0.5 s to exit
+rc=0
+ctr task kill -s KILL "$id" >"$E2E_TMP/slowkill.out" 2>&1 &
+killer=$!
+wait_for 5 "task $id stopped" e2e_task_status_is "$id" STOPPED
+rc=0
+out=$(ctr task rm "$id" 2>&1) || rc=$?
+assert_eq 0 "$rc" "ctr task rm while the Kill's runc runs ($out)"
+wait "$killer" || fail "ctr task kill failed: $(cat "$E2E_TMP/slowkill.out")"
+pass "ctr task kill succeeded"
+nofault kill
+ctr container rm "$id"
 wait_for 5 "the shim of $id exited" shim_gone "$id"
 
 check "Delete of the init waits for an exec Start in flight"
