@@ -56,7 +56,7 @@ assert_eq again "$out" "stdout of the reused exec id"
 
 check "many execs in a row (no fd or process leak in the shim)"
 shim=$(e2e_shim_pid "$id")
-fd_count() { local f=("/proc/$1/fd/"*); echo "${#f[@]}"; }
+fd_count() { e2e_fd_count "$1"; }
 fds_before=$(fd_count "$shim")
 for i in $(seq 1 20); do
 	out=$(ctr task exec --exec-id "loop$i" "$id" echo "$i" </dev/null)

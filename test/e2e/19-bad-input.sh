@@ -9,8 +9,7 @@
 # peer that vanishes mid-frame), each shim's own behaviour is asserted and explained.
 . "$(dirname "$0")/lib.sh"
 
-shimcall=${E2E_SHIMCALL:-$E2E_CACHE_DIR/../shimcall}
-[ -x "$shimcall" ] || e2e_skip "shimcall not built ($shimcall): cmake --build build --target shimcall"
+[ -x "$E2E_SHIMCALL" ] || fail "shimcall not built ($E2E_SHIMCALL): cmake --build build --target shimcall"
 e2e_setup
 
 # The Debian Go shim (runtime runc.v2 without SHIM_AS_RUNC) or ours
@@ -31,21 +30,9 @@ shim=$(e2e_shim_pid "$id")
 assert_shim_binary "$id"
 
 # sc [-t SECONDS] ARGS... — shimcall on this task's shim (its socket from the bundle's
-# address file)
-sc() {
-	local opts=()
-	while [[ "${1:-}" == -* ]]; do
-		opts+=("$1" "$2")
-		shift 2
-	done
-	"$shimcall" -n "$E2E_NS" "${opts[@]}" "$bundle" "$@"
-}
-# reply ARGS... — the first line of the answer: "OK" or "<Code>: <message>"
-reply() {
-	local out
-	out=$(sc "$@" 2>&1) || true
-	printf '%s\n' "${out%%$'\n'*}"
-}
+# address file); reply ARGS... — the first line of its answer
+sc() { e2e_shimcall "$bundle" "$@"; }
+reply() { e2e_shim_reply "$bundle" "$@"; }
 # assert_code CODE WHAT ARGS... — the call is answered with gRPC code CODE
 assert_code() {
 	local code=$1 what=$2 r
@@ -53,7 +40,7 @@ assert_code() {
 	r=$(reply "$@")
 	assert_match "$r" "^$code(: |\$)" "$what"
 }
-fd_count() { local f=("/proc/$1/fd/"*); echo "${#f[@]}"; }
+fd_count() { e2e_fd_count "$1"; }
 
 # A runtime-spec Process, as ctr sends it in Exec's spec
 spec=$E2E_TMP/process.json
@@ -205,16 +192,7 @@ fd_settled() {
 }
 # the baseline once the shim closed the connections of the calls above (it closes one
 # when it reads the peer's EOF): the same count three times 0.2 s apart
-stable_fds() {
-	local a b c
-	a=$(fd_count "$shim")
-	sleep 0.2
-	b=$(fd_count "$shim")
-	sleep 0.2
-	c=$(fd_count "$shim")
-	[ "$a" = "$b" ] && [ "$b" = "$c" ]
-}
-wait_for 5 "shim fd count settled" stable_fds
+wait_for 5 "shim fd count settled" e2e_fds_settled "$shim"
 fds_before=$(fd_count "$shim")
 for i in $(seq 0 44); do
 	case $((i % 9)) in

@@ -18,7 +18,7 @@ e2e_setup
 e2e_import_image
 
 is_go_shim() { [ "$RUNTIME" = io.containerd.runc.v2 ] && [ "$SHIM_AS_RUNC" != 1 ]; }
-fd_count() { local f=("/proc/$1/fd/"*); echo "${#f[@]}"; }
+fd_count() { e2e_fd_count "$1"; }
 # fd_list PID — "fd -> target" of each open fd, for the failure message
 fd_list() {
 	local f
@@ -95,16 +95,7 @@ for i in 1 2 3 4 5; do
 done
 # the baseline once the last warm-up's transient fds (its Delete, its runc calls) are gone:
 # the same count three times 0.2 s apart
-stable_fds() {
-	local a b c
-	a=$(fd_count "$shim")
-	sleep 0.2
-	b=$(fd_count "$shim")
-	sleep 0.2
-	c=$(fd_count "$shim")
-	[ "$a" = "$b" ] && [ "$b" = "$c" ]
-}
-wait_for 5 "shim fd count settled" stable_fds
+wait_for 5 "shim fd count settled" e2e_fds_settled "$shim"
 fds0=$(fd_count "$shim")
 fdl0=$(fd_list "$shim")
 rss0=$(rss_kb "$shim")

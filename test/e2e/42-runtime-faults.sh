@@ -18,8 +18,7 @@
 #     while output waits for a reader still reports the status.
 . "$(dirname "$0")/lib.sh"
 
-shimcall=${E2E_SHIMCALL:-$E2E_CACHE_DIR/../shimcall}
-[ -x "$shimcall" ] || fail "shimcall not built ($shimcall)"
+[ -x "$E2E_SHIMCALL" ] || fail "shimcall not built ($E2E_SHIMCALL)"
 [ "$RUNTIME" = io.containerd.nano.v2 ] || e2e_skip "the runtime wrapper reaches only our shim (runtime config)"
 e2e_setup
 e2e_events_start "$E2E_TMP/events"
@@ -67,19 +66,8 @@ start_task() {
 	e2e_run -d --null-io --runtime-config-path="$E2E_TMP/runtime.json" "$1" sleep 1000 </dev/null
 	wait_for 5 "task $1 running" e2e_task_status_is "$1" RUNNING
 }
-sc() {
-	local opts=()
-	while [[ "${1:-}" == -* ]]; do
-		opts+=("$1" "$2")
-		shift 2
-	done
-	"$shimcall" -n "$E2E_NS" "${opts[@]}" "$bundle" "$@"
-}
-reply() {
-	local out
-	out=$(sc "$@" 2>&1) || true
-	printf '%s\n' "${out%%$'\n'*}"
-}
+sc() { e2e_shimcall "$bundle" "$@"; }
+reply() { e2e_shim_reply "$bundle" "$@"; }
 spec=$E2E_TMP/process.json
 cat >"$spec" <<SPEC
 {"terminal":false,"user":{"uid":0,"gid":0},"args":["sleep","1000"],"env":["$E2E_PATH_ENV"],"cwd":"/"}

@@ -307,6 +307,44 @@ assert_shim_quiet() {
 	pass "shim $pid quiet: $((t1 - t0)) ticks of CPU in ${secs}s"
 }
 
+# shimcall (built with the tests): one Task call straight on a shim's socket
+E2E_SHIMCALL=${E2E_SHIMCALL:-$E2E_CACHE_DIR/../shimcall}
+# e2e_shimcall SOCKET|BUNDLE [-t SECONDS] [-e N] ARGS... — shimcall as containerd calls
+# (this run's namespace in the metadata)
+e2e_shimcall() {
+	local target=$1 opts=()
+	shift
+	while [[ "${1:-}" == -* ]]; do
+		opts+=("$1" "$2")
+		shift 2
+	done
+	"$E2E_SHIMCALL" -n "$E2E_NS" "${opts[@]}" "$target" "$@"
+}
+# e2e_shim_reply SOCKET|BUNDLE ARGS... — the first line of the answer: "OK" or
+# "<Code>: <message>"
+e2e_shim_reply() {
+	local out
+	out=$(e2e_shimcall "$@" 2>&1) || true
+	printf '%s\n' "${out%%$'\n'*}"
+}
+
+# e2e_fd_count PID — how many fds PID has open
+e2e_fd_count() {
+	local f=("/proc/$1/fd/"*)
+	echo "${#f[@]}"
+}
+# e2e_fds_settled PID — PID's fd count is the same three times 0.2 s apart (for
+# wait_for: a baseline taken once the shim closed what earlier calls left open)
+e2e_fds_settled() {
+	local a b c
+	a=$(e2e_fd_count "$1")
+	sleep 0.2
+	b=$(e2e_fd_count "$1")
+	sleep 0.2
+	c=$(e2e_fd_count "$1")
+	[ "$a" = "$b" ] && [ "$b" = "$c" ]
+}
+
 # e2e_existing PATH... — prints the PATHs that exist (for globs: nullglob is on, so an
 # unmatched glob expands to nothing and nothing is printed)
 e2e_existing() {
