@@ -41,7 +41,20 @@ if [ "${1:-}" = __inner ]; then
 	# /run/containerd-test) so runc's state (/run/runc) is private too.
 	mount --bind "$adir/varlib" /var/lib/containerd-test
 	mount --bind "$adir/run" /run
-	mount --bind "$adir/tmp" /tmp
+	# A private /tmp; what of ours lives under the real one (a checkout in /tmp: this
+	# script, the cache, the shim) is bound into it at the same path first.
+	for keep in "$root" "$cache" "$bindir"; do
+		case $keep in
+		/tmp/?*)
+			keep=/tmp/$(cut -d/ -f3 <<<"$keep")
+			if ! mountpoint -q "$adir/tmp${keep#/tmp}"; then
+				mkdir -p "$adir/tmp${keep#/tmp}"
+				mount --bind "$keep" "$adir/tmp${keep#/tmp}"
+			fi
+			;;
+		esac
+	done
+	mount --rbind "$adir/tmp" /tmp
 	mount --bind "$cache/hosts" /etc/hosts
 
 	# The registry answers for every registry name in /etc/hosts, over TLS
