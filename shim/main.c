@@ -12,6 +12,7 @@
 #include "bundle/address.h"
 #include "bundle/atomic.h"
 #include "bundle/exitfile.h"
+#include "bundle/files.h"
 #include "bundle/id.h"
 #include "bundle/mount.h"
 #include "bundle/pidfile.h"
@@ -285,7 +286,7 @@ static int mkdir_p(const char *path, mode_t mode)
 
 static int write_address(int dirfd, const char *address)
 {
-	return bundle_write_file_atomic(dirfd, "address", address, strlen(address), 0644);
+	return bundle_write_file_atomic(dirfd, BUNDLE_ADDRESS_FILE, address, strlen(address), 0644);
 }
 
 static void adjust_oom_score(pid_t daemon)
@@ -426,7 +427,7 @@ static int do_start(const struct flags *f)
 	}
 	char pidbuf[32];
 	int plen = snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
-	bundle_write_file_atomic(dirfd, "shim.pid", pidbuf, (size_t)plen, 0644);
+	bundle_write_file_atomic(dirfd, BUNDLE_SHIM_PID_FILE, pidbuf, (size_t)plen, 0644);
 	apply_shim_cgroup(pid);
 	adjust_oom_score(pid);
 	close(dirfd);
@@ -499,7 +500,7 @@ static int do_delete(const struct flags *f)
 	char *addr = NULL;
 	size_t alen = 0;
 	char spath[128];
-	if (bundle_read_file(dirfd, "address", &addr, &alen, 4096) == 0 &&
+	if (bundle_read_file(dirfd, BUNDLE_ADDRESS_FILE, &addr, &alen, 4096) == 0 &&
 	    bundle_socket_path(addr, spath, sizeof(spath)) == 0) {
 		int lock = lock_socket_dir(spath);
 		if (!connectable(spath))
@@ -607,7 +608,7 @@ static int serve(const struct flags *f)
 	shim.debug = f->debug;
 	shim.ttrpc_address = getenv("TTRPC_ADDRESS");
 	/* containerd reads this FIFO: our log goes there, never blocking */
-	int logfd = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	int logfd = open(BUNDLE_LOG_FILE, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	if (logfd >= 0) {
 		dup2(logfd, STDERR_FILENO);
 		close(logfd);

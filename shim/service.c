@@ -10,6 +10,7 @@
 
 #include "bundle/atomic.h"
 #include "bundle/exitfile.h"
+#include "bundle/files.h"
 #include "bundle/id.h"
 #include "bundle/mount.h"
 #include "bundle/pidfile.h"
@@ -817,7 +818,7 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 	struct container *c = p->c;
 	struct ttrpc_status st;
 	char name[PATH_MAX];
-	snprintf(name, sizeof(name), "%s.pid", p->exec_id);
+	bundle_exec_pid_name(p->exec_id, name, sizeof(name));
 	p->announcing = false;
 	if (status == 0 && ttrpc_call_cancelled(op->call)) {
 		status = -1;
@@ -924,7 +925,7 @@ static void exec_run(void *ud, int err)
 	}
 	snprintf(op->path, sizeof(op->path), "%s/%s", c->bundle, spec_name);
 	char pidfile[PATH_MAX];
-	snprintf(pidfile, sizeof(pidfile), "%s/%s.pid", c->bundle, p->exec_id);
+	snprintf(pidfile, sizeof(pidfile), "%s/%s%s", c->bundle, p->exec_id, BUNDLE_PID_SUFFIX);
 	const char *args[16];
 	int n = 0;
 	args[n++] = "exec";
@@ -1469,7 +1470,7 @@ static void task_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 		ttrpc_call_fail_status(call, &st);
 		return;
 	}
-	if (strcmp(req->exec_id, "init") == 0 || strcmp(req->exec_id, "shim") == 0) {
+	if (bundle_exec_id_reserved(req->exec_id)) {
 		/* its pid file would be the bundle's own init.pid / shim.pid */
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT,
 				"exec id %s: reserved (the bundle's %s.pid)", req->exec_id,
@@ -1639,7 +1640,7 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 			}
 		}
 		char name[PATH_MAX];
-		snprintf(name, sizeof(name), "%s.pid", p->exec_id);
+		bundle_exec_pid_name(p->exec_id, name, sizeof(name));
 		unlinkat(c->bundle_fd, name, 0);
 		/* its status is reported now: nothing reads the record again */
 		bundle_exit_remove(c->bundle_fd, p->exec_id);
