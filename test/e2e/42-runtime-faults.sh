@@ -46,7 +46,9 @@ if [ -n "\$sub" ] && [ -e "$faults/\$sub" ]; then
 	case \$action in
 	# builtins only: a SIGKILL of this process leaves no child behind
 	sleep) read -r -t "\$secs" <>"$faults/never" || true ;;
-	hang) read -r <>"$faults/never" ;;
+	# a hang long past any check here, yet bounded: a wrapper left behind by a failed
+	# run (whose shim was killed) ends by itself
+	hang) read -r -t 90 <>"$faults/never" || true ;;
 	after)
 		"$real_runc" "\$@"
 		rc=\$?
