@@ -387,16 +387,28 @@ results="$cache/results-$RUNTIME"
 # /sys/fs/cgroup[/<controller>]/testing/<id>, and a container that outlives
 # its test (a failed or killed run) leaves that cgroup behind on the host when
 # the namespace dies. Its ids are the suite's test names (maybe with a
-# suffix); rmdir removes only empty cgroups, never one in use.
+# suffix); rmdir removes only empty cgroups, never one in use. Some tests make
+# cgroups of their own and leave empty ones behind even when they pass:
+# testing-<Test> (TestRegressionIssue4769, 6429) and the parent of
+# TestShimInCgroup's /containerd/shim; /containerd only where this script
+# found none (it may be a host containerd's).
+declare -A host_cg=()
+for d in /sys/fs/cgroup/containerd /sys/fs/cgroup/*/containerd; do
+	[ -d "$d" ] && host_cg[$d]=1
+done
 remove_cgroups() {
 	local t d
 	for t in "$@"; do
 		for d in /sys/fs/cgroup/testing/"$t" /sys/fs/cgroup/testing/"$t"[-_]* \
-			/sys/fs/cgroup/*/testing/"$t" /sys/fs/cgroup/*/testing/"$t"[-_]*; do
+			/sys/fs/cgroup/*/testing/"$t" /sys/fs/cgroup/*/testing/"$t"[-_]* \
+			/sys/fs/cgroup/testing-"$t" /sys/fs/cgroup/*/testing-"$t"; do
 			[ -d "$d" ] && { find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true; }
 		done
 	done
 	rmdir /sys/fs/cgroup/testing /sys/fs/cgroup/*/testing 2>/dev/null || true
+	for d in /sys/fs/cgroup/containerd /sys/fs/cgroup/*/containerd; do
+		[ -d "$d" ] && [ -z "${host_cg[$d]:-}" ] && rmdir "$d" 2>/dev/null || true
+	done
 }
 
 # The test binary's -v output as "EVENT Test" lines, top-level tests only
