@@ -397,6 +397,13 @@ static void on_logger_ready_timeout(void *ud)
 
 /* binary:///path?k=v: the logger reads fd 3 (stdout) and fd 4 (stderr), and
  * signals readiness on fd 5 by writing a byte or closing it. */
+static void on_logger_gone(pid_t pid, int status, const struct timespec *when, void *ud)
+{
+	struct pio *p = ud;
+	log_debug("logger %d exited with %d", (int)pid, status);
+	p->logger = 0; /* reaped: nothing left to stop */
+}
+
 static int start_logger(struct pio *p, const struct pio_config *cfg, const char *uri,
 			struct ttrpc_status *st)
 {
@@ -452,6 +459,9 @@ static int start_logger(struct pio *p, const struct pio_config *cfg, const char 
 				 strerror(erc));
 		goto out;
 	}
+	/* watched from its spawn: its exit is known for what it is, never taken
+	 * from another process that got the pid after it */
+	reaper_watch(p->logger, on_logger_gone, p);
 	/* the logger owns the read ends now; its readiness is watched on the loop */
 	close_fd(&p->out_src);
 	close_fd(&p->err_src);
@@ -904,13 +914,13 @@ void pio_free(struct pio *p)
 		unlink(p->console_path);
 	if (p->console_dir[0])
 		rmdir(p->console_dir);
-	if (p->logger > 0) {
+	if (p->logger > 0) { /* still running: its watch moves to the ending list */
+		reaper_unwatch(p->logger);
 		struct logger_end *e = calloc(1, sizeof(*e));
-		int status;
-		struct timespec when;
-		if (reaper_take_unclaimed(p->logger, &status, &when)) {
-			free(e); /* already gone */
-		} else if (e) {
+		if (!e) {
+			reaper_discard(p->logger);
+			kill(p->logger, SIGKILL); /* not reaped: the pid is still the logger's */
+		} else {
 			e->pid = p->logger;
 			kill(e->pid, SIGTERM);
 			e->timer = loop_add_timer_ms(p->loop, LOGGER_TERM_TIMEOUT_MS, logger_kill, e);
