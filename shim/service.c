@@ -337,13 +337,19 @@ static void track_pid(struct process *p, pid_t pid, int64_t since_ns)
 	on_process_exit(pid, status, &when, p);
 }
 
+/* Signals the process behind pidfd: 0 or -errno (-ESRCH once it is reaped). */
+static int pidfd_signal(int pidfd, int sig)
+{
+	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
 /* Signals a process the shim tracks; -ESRCH once it is gone. */
 static int signal_process(struct process *p, int sig)
 {
 	if (p->reaped || p->pid <= 0)
 		return -ESRCH;
 	if (p->pidfd >= 0)
-		return syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+		return pidfd_signal(p->pidfd, sig);
 	return kill(p->pid, sig) < 0 ? -errno : 0; /* unreaped: still ours */
 }
 
@@ -361,7 +367,7 @@ static void kill_ghost(int bundle_fd, const char *pidfile, int64_t since_ns)
 	if (fd < 0)
 		return;
 	log_warn("killing pid %d, started for a request that failed", pid);
-	syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0);
+	pidfd_signal(fd, SIGKILL);
 	close(fd);
 	reaper_discard(pid);
 }
@@ -383,7 +389,7 @@ static void create_cancelled(struct ttrpc_call *call, void *ud)
 	/* containerd gave up on this Create: stop the runtime rather than
 	 * leave a container nobody asked for (create_done undoes it) */
 	if (op->runc_pidfd >= 0)
-		syscall(SYS_pidfd_send_signal, op->runc_pidfd, SIGKILL, NULL, 0);
+		pidfd_signal(op->runc_pidfd, SIGKILL);
 }
 
 static void create_fail_end(struct create_op *op)
@@ -679,7 +685,7 @@ struct proc_op {
 static void proc_op_kill(struct proc_op *op)
 {
 	if (op->runc_pidfd >= 0)
-		syscall(SYS_pidfd_send_signal, op->runc_pidfd, SIGKILL, NULL, 0);
+		pidfd_signal(op->runc_pidfd, SIGKILL);
 }
 
 static void proc_op_cancelled(struct ttrpc_call *call, void *ud)
