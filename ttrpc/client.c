@@ -1,6 +1,8 @@
 /* ttrpc client: odd stream ids from 1, a pending table matched by stream id
  * (replies may come in any order), per-call timeouts on the poller's timer,
- * and every pending call failed with "ttrpc: closed" when the connection goes. */
+ * and every pending call failed with "ttrpc: closed" when the connection goes.
+ * A client may start unconnected (ttrpc_client_connect_nb): frames wait in a
+ * held queue and connect() is retried on the same timer until it succeeds. */
 #include "conn.h"
 #include "envelope.h"
 #include "poller.h"
@@ -10,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -18,6 +21,10 @@
 #include <unistd.h>
 
 #define PENDING_BUCKETS 64 /* power of two */
+/* connect() retry while the listener's backlog is full (EAGAIN): no
+ * connection is in progress then, so only trying again can tell. */
+#define CONNECT_RETRY_FIRST_NS (1 * 1000000LL)
+#define CONNECT_RETRY_MAX_NS (50 * 1000000LL)
 
 struct ttrpc_stream {
 	struct ttrpc_client *client;
@@ -46,34 +53,75 @@ struct ttrpc_client {
 	bool in_dispatch;
 	int64_t sweep_at; /* when to look for idle buffers, 0 = none held */
 	struct ttrpc_status close_status;
+	/* Re-entrancy: dispatch and the sync call count themselves here, and a
+	 * ttrpc_client_free() from a callback inside them is finished by the
+	 * outermost one on its way out. */
+	unsigned busy;
+	bool freeing;
+	/* on_close: close_due is set when the connection is lost (or the connect
+	 * failed); the callback runs from the outermost dispatch, after the
+	 * failed calls' callbacks. */
+	ttrpc_close_fn on_close;
+	void *on_close_ud;
+	bool close_due;
+	int close_err;
+	/* Not yet connected: sock is the socket being connected (not in the
+	 * epoll set: an unconnected stream socket polls as HUP), held the frames
+	 * to send once it is, in order. */
+	bool connecting;
+	int sock;
+	struct sockaddr_un sa;
+	socklen_t salen;
+	int64_t retry_at, retry_ns, connect_deadline;
+	struct ttrpc_obuf *held_head, *held_tail;
 };
 
 static int on_frame(struct ttrpc_conn *c, struct ttrpc_frame *f);
 static const struct ttrpc_conn_ops cconn_ops = {.on_frame = on_frame};
 
-struct ttrpc_client *ttrpc_client_new(int fd)
+/* A client with its poller and no connection yet. */
+static struct ttrpc_client *client_alloc(void)
 {
 	struct ttrpc_client *c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
+	if (!c)
+		return NULL;
+	if (ttrpc_poller_init(&c->poller) < 0) {
+		free(c);
 		return NULL;
 	}
+	c->conn.fd = -1;
+	c->sock = -1;
+	c->next_id = 1;
+	return c;
+}
+
+/* Puts a connected fd (owned from here) under c. */
+static int attach(struct ttrpc_client *c, int fd)
+{
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	if (ttrpc_poller_init(&c->poller) < 0) {
+	int rc = ttrpc_conn_init(&c->conn, TTRPC_SRC_CONN, fd, c->poller.epfd, &cconn_ops, c);
+	if (rc < 0) {
 		close(fd);
-		free(c);
+		c->conn.fd = -1;
+	}
+	return rc;
+}
+
+struct ttrpc_client *ttrpc_client_new(int fd)
+{
+	struct ttrpc_client *c = client_alloc();
+	if (!c) {
+		close(fd);
 		return NULL;
 	}
-	if (ttrpc_conn_init(&c->conn, TTRPC_SRC_CONN, fd, c->poller.epfd, &cconn_ops, c) < 0) {
-		close(fd);
+	if (attach(c, fd) < 0) {
 		ttrpc_poller_release(&c->poller);
 		free(c);
 		return NULL;
 	}
-	c->next_id = 1;
 	return c;
 }
 
@@ -97,6 +145,64 @@ int ttrpc_client_connect(const char *address, struct ttrpc_client **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* connect() has not finished, but may later: the backlog is full (EAGAIN,
+ * what AF_UNIX says), or a connection is under way (other families). */
+static bool connect_later(int err)
+{
+	return err == EAGAIN || err == EINPROGRESS || err == EALREADY || err == EINTR;
+}
+
+int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrpc_client **out)
+{
+	struct sockaddr_un sa;
+	int len = ttrpc_sockaddr(address, &sa);
+	if (len < 0)
+		return len;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	int err = 0;
+	if (connect(fd, (struct sockaddr *)&sa, (socklen_t)len) < 0) {
+		err = errno;
+		if (!connect_later(err)) {
+			close(fd);
+			return -err;
+		}
+	}
+	struct ttrpc_client *c = client_alloc();
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (!err) {
+		int rc = attach(c, fd);
+		if (rc < 0) {
+			ttrpc_poller_release(&c->poller);
+			free(c);
+			return rc;
+		}
+		*out = c;
+		return 0;
+	}
+	c->connecting = true;
+	c->sock = fd;
+	c->sa = sa;
+	c->salen = (socklen_t)len;
+	int64_t now = ttrpc_now_ns();
+	c->retry_ns = CONNECT_RETRY_FIRST_NS;
+	c->retry_at = now + c->retry_ns;
+	c->connect_deadline = timeout_ns > 0 ? now + timeout_ns : 0;
+	int rc = ttrpc_poller_arm(&c->poller, c->retry_at);
+	if (rc < 0) {
+		close(fd);
+		ttrpc_poller_release(&c->poller);
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
 int ttrpc_client_fd(const struct ttrpc_client *c)
 {
 	return c->poller.epfd;
@@ -105,6 +211,17 @@ int ttrpc_client_fd(const struct ttrpc_client *c)
 bool ttrpc_client_closed(const struct ttrpc_client *c)
 {
 	return c->closed;
+}
+
+bool ttrpc_client_connecting(const struct ttrpc_client *c)
+{
+	return c->connecting;
+}
+
+void ttrpc_client_on_close(struct ttrpc_client *c, ttrpc_close_fn fn, void *userdata)
+{
+	c->on_close = fn;
+	c->on_close_ud = userdata;
 }
 
 unsigned ttrpc_client_pending(const struct ttrpc_client *c)
@@ -125,10 +242,57 @@ static struct ttrpc_stream *lookup(struct ttrpc_client *c, uint32_t id)
 	return NULL;
 }
 
+static int64_t earliest(int64_t a, int64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
+static uint32_t obuf_stream(const struct ttrpc_obuf *b)
+{
+	struct ttrpc_frame_hdr h;
+	ttrpc_frame_hdr_decode(b->data, &h);
+	return h.stream_id;
+}
+
+/* Drops the held frames of stream id, or all of them for 0: a call that ends
+ * before the connection is made sends nothing. */
+static void drop_held(struct ttrpc_client *c, uint32_t id)
+{
+	struct ttrpc_obuf **pp = &c->held_head;
+	c->held_tail = NULL;
+	while (*pp) {
+		struct ttrpc_obuf *b = *pp;
+		if (!id || obuf_stream(b) == id) {
+			*pp = b->next;
+			free(b);
+		} else {
+			c->held_tail = b;
+			pp = &b->next;
+		}
+	}
+}
+
+/* Queues a frame (taking it) on the connection, or holds it until there is
+ * one. <0: the connection is broken. */
+static int send_frame(struct ttrpc_client *c, struct ttrpc_obuf *b)
+{
+	if (!c->connecting)
+		return ttrpc_conn_queue(&c->conn, b);
+	b->next = NULL;
+	if (c->held_tail)
+		c->held_tail->next = b;
+	else
+		c->held_head = b;
+	c->held_tail = b;
+	return 0;
+}
+
 /* Moves a pending stream to the done list; its callback runs from
  * run_done(), never from inside the call that started it. */
 static void finish(struct ttrpc_client *c, struct ttrpc_stream *s)
 {
+	if (c->held_head)
+		drop_held(c, s->id);
 	struct ttrpc_stream **pp = bucket(c, s->id);
 	while (*pp && *pp != s)
 		pp = &(*pp)->hnext;
@@ -170,27 +334,143 @@ static void fail_all(struct ttrpc_client *c, int code, const char *msg)
 	}
 }
 
-static void mark_closed(struct ttrpc_client *c)
+/* Closes the socket (connected or not) and drops what waited to be sent. */
+static void drop_conn(struct ttrpc_client *c)
+{
+	c->closed = true;
+	c->connecting = false;
+	if (c->sock >= 0) {
+		close(c->sock);
+		c->sock = -1;
+	}
+	drop_held(c, 0);
+	ttrpc_conn_release(&c->conn);
+	c->sweep_at = 0;
+}
+
+/* The connection is lost, or was never made: pending calls fail with
+ * Unavailable msg, and on_close is due with err (0: EOF). */
+static void close_conn(struct ttrpc_client *c, int err, const char *msg)
 {
 	if (c->closed)
 		return;
-	c->closed = true;
-	ttrpc_conn_release(&c->conn);
-	fail_all(c, TTRPC_UNAVAILABLE, "ttrpc: closed");
+	drop_conn(c);
+	fail_all(c, TTRPC_UNAVAILABLE, msg);
+	c->close_err = err;
+	c->close_due = true;
+	if (!c->in_dispatch)
+		ttrpc_poller_arm(&c->poller, 1); /* the owner's next dispatch tells */
+}
+
+static void mark_closed(struct ttrpc_client *c, int err)
+{
+	close_conn(c, err, "ttrpc: closed");
+}
+
+static void connect_failed(struct ttrpc_client *c, int err)
+{
+	char msg[128];
+	if (err == ETIMEDOUT)
+		snprintf(msg, sizeof(msg), "ttrpc: connect: timed out");
+	else
+		snprintf(msg, sizeof(msg), "ttrpc: connect: %s", strerror(err));
+	close_conn(c, err, msg);
+}
+
+/* The socket is connected: it becomes the connection and the held frames go
+ * out, in the order they were made, as one burst. */
+static void connected(struct ttrpc_client *c)
+{
+	int fd = c->sock;
+	c->sock = -1;
+	int rc = attach(c, fd);
+	if (rc < 0) {
+		connect_failed(c, -rc);
+		return;
+	}
+	c->connecting = false;
+	ttrpc_conn_cork(&c->conn);
+	while (c->held_head && rc >= 0) {
+		struct ttrpc_obuf *b = c->held_head;
+		c->held_head = b->next;
+		b->next = NULL;
+		rc = ttrpc_conn_queue(&c->conn, b);
+	}
+	if (!c->held_head)
+		c->held_tail = NULL;
+	if (rc >= 0)
+		rc = ttrpc_conn_uncork(&c->conn);
+	if (rc < 0)
+		mark_closed(c, -rc);
+}
+
+static void try_connect(struct ttrpc_client *c, int64_t now)
+{
+	if (connect(c->sock, (struct sockaddr *)&c->sa, c->salen) == 0 || errno == EISCONN) {
+		connected(c);
+		return;
+	}
+	int err = errno;
+	if (!connect_later(err)) {
+		connect_failed(c, err);
+		return;
+	}
+	c->retry_at = now + c->retry_ns;
+	c->retry_ns *= 2;
+	if (c->retry_ns > CONNECT_RETRY_MAX_NS)
+		c->retry_ns = CONNECT_RETRY_MAX_NS;
+}
+
+static void destroy(struct ttrpc_client *c)
+{
+	c->busy++; /* a callback below cannot start a second destroy */
+	run_done(c);
+	ttrpc_poller_release(&c->poller);
+	free(c);
+}
+
+/* Leaves a dispatch or sync call; true when c was freed on the way out. */
+static bool leave(struct ttrpc_client *c)
+{
+	if (--c->busy == 0 && c->freeing) {
+		destroy(c);
+		return true;
+	}
+	return false;
+}
+
+/* on_close, once the failed calls' callbacks have run, and only from the
+ * outermost dispatch: a nested one (a sync call made from a callback) leaves
+ * it to the owner's next dispatch, woken by the timer. */
+static void notify_close(struct ttrpc_client *c)
+{
+	if (!c->close_due || c->freeing)
+		return;
+	if (c->busy > 1) {
+		ttrpc_poller_arm(&c->poller, 1);
+		return;
+	}
+	c->close_due = false;
+	ttrpc_close_fn fn = c->on_close;
+	c->on_close = NULL;
+	if (fn)
+		fn(c, c->close_err, c->on_close_ud);
 }
 
 void ttrpc_client_free(struct ttrpc_client *c)
 {
-	if (!c)
+	if (!c || c->freeing)
 		return;
-	if (!c->closed) {
-		c->closed = true;
-		ttrpc_conn_release(&c->conn);
-	}
+	c->freeing = true;
+	c->on_close = NULL;
+	c->close_due = false;
+	if (!c->closed)
+		drop_conn(c);
 	fail_all(c, TTRPC_CANCELLED, "ttrpc: client closed");
-	run_done(c);
-	ttrpc_poller_release(&c->poller);
-	free(c);
+	if (!c->busy)
+		destroy(c);
+	/* else: called from a callback; the outermost dispatch or sync call
+	 * runs the Cancelled callbacks and frees c on its way out */
 }
 
 static int start(struct ttrpc_client *c, const char *service, const char *method,
@@ -231,8 +511,9 @@ static int start(struct ttrpc_client *c, const char *service, const char *method
 		s->deadline = ttrpc_now_ns() + timeout;
 		ttrpc_poller_arm(&c->poller, s->deadline);
 	}
-	if (ttrpc_conn_queue(&c->conn, b) < 0)
-		mark_closed(c); /* fails this call too, via the done list */
+	int rc = send_frame(c, b);
+	if (rc < 0)
+		mark_closed(c, -rc); /* fails this call too, via the done list */
 	if (out)
 		*out = s;
 	return 0;
@@ -271,8 +552,9 @@ int ttrpc_stream_send(struct ttrpc_stream *s, const ProtobufCMessage *msg, bool 
 		return -errno;
 	if (close)
 		s->send_open = false;
-	if (ttrpc_conn_queue(&c->conn, b) < 0) {
-		mark_closed(c);
+	int rc = send_frame(c, b);
+	if (rc < 0) {
+		mark_closed(c, -rc);
 		return -EPIPE;
 	}
 	return 0;
@@ -316,6 +598,8 @@ static int on_frame(struct ttrpc_conn *conn, struct ttrpc_frame *f)
 				protobuf_c_message_unpack(s->reply_desc, NULL, f->hdr.length, f->data);
 			if (m)
 				s->on_msg(m, s->userdata);
+			if (c->closed)
+				return 0; /* the callback freed the client: s is finished */
 		}
 		if (f->hdr.flags & TTRPC_FLAG_REMOTE_CLOSED) {
 			/* stream ended by data: no Response follows */
@@ -341,16 +625,24 @@ static void expire(struct ttrpc_client *c)
 				ttrpc_status_set(&s->st, TTRPC_DEADLINE_EXCEEDED,
 						 "context deadline exceeded");
 				finish(c, s);
-			} else if (s->deadline && (!next || s->deadline < next)) {
-				next = s->deadline;
 			}
 			s = n;
 		}
 	}
+	if (c->connecting) {
+		if (c->connect_deadline && c->connect_deadline <= now)
+			connect_failed(c, ETIMEDOUT);
+		else if (c->retry_at <= now)
+			try_connect(c, now);
+	}
 	if (c->sweep_at && c->sweep_at <= now)
 		c->sweep_at = ttrpc_conn_sweep(&c->conn) ? now + TTRPC_CONN_SWEEP_NS : 0;
-	if (c->sweep_at && (!next || c->sweep_at < next))
-		next = c->sweep_at;
+	for (int i = 0; i < PENDING_BUCKETS; i++)
+		for (struct ttrpc_stream *s = c->pending[i]; s; s = s->hnext)
+			next = earliest(next, s->deadline);
+	if (c->connecting)
+		next = earliest(earliest(next, c->retry_at), c->connect_deadline);
+	next = earliest(next, c->sweep_at);
 	ttrpc_poller_set(&c->poller, next);
 }
 
@@ -360,16 +652,21 @@ int ttrpc_client_dispatch(struct ttrpc_client *c)
 	int n = epoll_wait(c->poller.epfd, ev, 4, 0);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	c->busy++;
 	c->in_dispatch = true;
 	for (int i = 0; i < n; i++) {
 		int kind = *(int *)ev[i].data.ptr;
 		if (kind == TTRPC_SRC_TIMER) {
 			ttrpc_poller_ack(&c->poller);
 			expire(c);
-		} else if (!c->closed) {
+		} else if (!c->closed && c->conn.fd >= 0) {
 			int rc = ttrpc_conn_handle(&c->conn, ev[i].events);
-			if (rc < 0 || c->conn.eof)
-				mark_closed(c);
+			/* EOF at a frame boundary is a close, whatever the HUP
+			 * that came with it made of it */
+			if (c->conn.eof)
+				mark_closed(c, 0);
+			else if (rc < 0)
+				mark_closed(c, -rc);
 			else if (!c->sweep_at && ttrpc_conn_cached(&c->conn)) {
 				c->sweep_at = ttrpc_now_ns() + TTRPC_CONN_SWEEP_NS;
 				ttrpc_poller_arm(&c->poller, c->sweep_at);
@@ -380,10 +677,13 @@ int ttrpc_client_dispatch(struct ttrpc_client *c)
 	/* calls the callbacks issue go out together */
 	ttrpc_conn_cork(&c->conn);
 	run_done(c);
-	if (!c->closed && ttrpc_conn_uncork(&c->conn) < 0) {
-		mark_closed(c);
+	int rc;
+	if (!c->closed && (rc = ttrpc_conn_uncork(&c->conn)) < 0) {
+		mark_closed(c, -rc);
 		run_done(c);
 	}
+	notify_close(c);
+	leave(c);
 	return n;
 }
 
@@ -413,17 +713,24 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
 		ttrpc_status_set(st, ttrpc_code_from_errno((int)rc), "ttrpc: %s", strerror((int)-rc));
 		return (int)rc;
 	}
+	c->busy++; /* a callback that frees c: c stays until this call ends */
 	/* called from a callback while corked: this request must go now */
-	if (c->conn.corked && ttrpc_conn_uncork(&c->conn) < 0)
-		mark_closed(c);
+	if (c->conn.corked && (rc = ttrpc_conn_uncork(&c->conn)) < 0)
+		mark_closed(c, (int)-rc);
+	int err = 0;
 	while (!r.done) {
 		run_done(c); /* a call that failed at once completes here */
 		if (r.done)
 			break;
 		struct pollfd p = {.fd = c->poller.epfd, .events = POLLIN};
-		if (poll(&p, 1, -1) < 0 && errno != EINTR)
-			return -errno;
+		if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
 		ttrpc_client_dispatch(c);
 	}
+	leave(c);
+	if (err)
+		return err;
 	return st->code == TTRPC_OK ? 0 : -EIO;
 }

@@ -130,14 +130,51 @@ struct ttrpc_call_opts {
 typedef void (*ttrpc_reply_fn)(const struct ttrpc_status *st, ProtobufCMessage *reply,
 			       void *userdata);
 
-/* "unix:///path", "/path" or "@abstract". Blocking connect. */
+/* File descriptors: a client holds 3 while it exists — its socket, the epoll
+ * set behind ttrpc_client_fd() and the timerfd for deadlines, connect retries
+ * and idle buffer sweeps (2 once the connection is lost). A daemon with a
+ * client per shim needs 3 per shim beyond its own: call
+ * ttrpc_raise_nofile_limit() at start (the default soft limit, 1024, ends near
+ * 340 clients). The timerfd is not made lazily: every call with a deadline and
+ * the sweep after any I/O arm it, so it would be made at the first call anyway,
+ * and arming could then fail with EMFILE where today nothing can. */
+
+/* "unix:///path", "/path" or "@abstract". Blocking connect: for tools, never
+ * on an event loop (a listener whose backlog is full blocks it). */
 int ttrpc_client_connect(const char *address, struct ttrpc_client **out);
+/* Connect that never blocks. Returns 0 with a client at once, or -errno for
+ * an immediate, definitive failure (-ENOENT, -ECONNREFUSED, a bad address...).
+ * When the listener's backlog is full the client starts unconnected: calls
+ * may be issued at once, are held in order and sent once connected; connect()
+ * is retried on the client's timer (1 ms doubling to 50 ms), so the owner only
+ * keeps dispatching when ttrpc_client_fd() is readable. Each call's own
+ * deadline applies meanwhile (DeadlineExceeded). If not connected within
+ * timeout_ns (0: no limit), or a retry fails definitively, the held calls fail
+ * Unavailable "ttrpc: connect: timed out" / "ttrpc: connect: <errno text>"
+ * and on_close runs with ETIMEDOUT / that errno. A held request goes out with
+ * the timeout_nano it was made with (the wait for the connection is not
+ * subtracted). */
+int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrpc_client **out);
 struct ttrpc_client *ttrpc_client_new(int fd); /* takes ownership of a connected fd */
-void ttrpc_client_free(struct ttrpc_client *c); /* fails pending calls; NULL ok */
+/* Fails pending calls (Canceled); never runs on_close; NULL ok. May be called
+ * from any of c's callbacks (reply, stream message, on_close): c is then freed
+ * when the dispatch (or sync call) running the callback returns, and the
+ * owner must not touch c after that callback. */
+void ttrpc_client_free(struct ttrpc_client *c);
 int ttrpc_client_fd(const struct ttrpc_client *c);
 int ttrpc_client_dispatch(struct ttrpc_client *c);
 bool ttrpc_client_closed(const struct ttrpc_client *c);
+bool ttrpc_client_connecting(const struct ttrpc_client *c); /* connect_nb still waiting */
 unsigned ttrpc_client_pending(const struct ttrpc_client *c);
+
+/* Called once when the connection is lost (peer EOF: err 0; an I/O error:
+ * its errno) or a connect_nb connect finally fails (ETIMEDOUT or the errno),
+ * after every pending call's callback has run with Unavailable. It runs only
+ * from the owner's own ttrpc_client_dispatch() — never from
+ * ttrpc_client_free(), a call function, or a dispatch nested inside another
+ * of c's callbacks. The callback may free c. fn NULL: no callback. */
+typedef void (*ttrpc_close_fn)(struct ttrpc_client *c, int err, void *userdata);
+void ttrpc_client_on_close(struct ttrpc_client *c, ttrpc_close_fn fn, void *userdata);
 
 /* Asynchronous unary call; returns the stream id (>0) or -errno. The callback
  * never runs from inside this function. */
