@@ -377,6 +377,23 @@ static void connect_failed(struct ttrpc_client *c, int err)
 	close_conn(c, err, msg);
 }
 
+/* A held request whose call has a deadline: timeout_nano was the whole
+ * timeout when it was made; the server gets what is left of it now. */
+static struct ttrpc_obuf *retime(struct ttrpc_client *c, struct ttrpc_obuf *b, int64_t now)
+{
+	struct ttrpc_frame_hdr h;
+	ttrpc_frame_hdr_decode(b->data, &h);
+	struct ttrpc_stream *s = lookup(c, h.stream_id);
+	if (h.type != TTRPC_TYPE_REQUEST || !s || !s->deadline)
+		return b;
+	int64_t left = s->deadline - now;
+	struct ttrpc_obuf *nb = ttrpc_env_request_retime(b, left > 0 ? left : 1);
+	if (!nb)
+		return b; /* the whole timeout, then: the call's own deadline still holds */
+	free(b);
+	return nb;
+}
+
 /* The socket is connected: it becomes the connection and the held frames go
  * out, in the order they were made, as one burst. */
 static void connected(struct ttrpc_client *c)
@@ -390,11 +407,12 @@ static void connected(struct ttrpc_client *c)
 	}
 	c->connecting = false;
 	ttrpc_conn_cork(&c->conn);
+	int64_t now = ttrpc_now_ns();
 	while (c->held_head && rc >= 0) {
 		struct ttrpc_obuf *b = c->held_head;
 		c->held_head = b->next;
 		b->next = NULL;
-		rc = ttrpc_conn_queue(&c->conn, b);
+		rc = ttrpc_conn_queue(&c->conn, retime(c, b, now));
 	}
 	if (!c->held_head)
 		c->held_tail = NULL;

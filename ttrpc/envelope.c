@@ -562,3 +562,53 @@ bool ttrpc_env_truncated(const uint8_t *p, size_t n)
 	}
 	return false;
 }
+
+struct ttrpc_obuf *ttrpc_env_request_retime(const struct ttrpc_obuf *b, int64_t timeout_nano)
+{
+	const uint8_t *body0 = b->data + TTRPC_HEADER_LEN, *end = b->data + b->len, *p = body0;
+	/* the old field [at, after), or where field 4 goes when there is none */
+	const uint8_t *at = end, *after = end;
+	while (p < end) {
+		const uint8_t *start = p;
+		uint64_t key, v;
+		if (get_varint(&p, end, &key) < 0)
+			goto bad;
+		if ((key >> 3) > 4) {
+			at = after = start;
+			break;
+		}
+		if (get_varint(&p, end, &v) < 0)
+			goto bad;
+		if ((key & 7) == WT_LEN) {
+			if (v > (uint64_t)(end - p))
+				goto bad;
+			p += v;
+		} else if ((key & 7) != WT_VARINT) {
+			goto bad; /* ttrpc_env_request writes no other kind */
+		}
+		if ((key >> 3) == 4) {
+			at = start;
+			after = p;
+			break;
+		}
+	}
+	size_t field = timeout_nano ? 1 + varint_len((uint64_t)timeout_nano) : 0;
+	size_t len = (size_t)(end - body0) - (size_t)(after - at) + field;
+	struct ttrpc_frame_hdr h;
+	ttrpc_frame_hdr_decode(b->data, &h);
+	struct ttrpc_obuf *nb = new_frame(NULL, h.type, h.flags, h.stream_id, len);
+	if (!nb)
+		return NULL;
+	uint8_t *q = body(nb);
+	memcpy(q, body0, (size_t)(at - body0));
+	q += at - body0;
+	if (timeout_nano) {
+		*q++ = 4 << 3 | WT_VARINT;
+		q = put_varint(q, (uint64_t)timeout_nano);
+	}
+	memcpy(q, after, (size_t)(end - after));
+	return nb;
+bad:
+	errno = EBADMSG;
+	return NULL;
+}

@@ -15,6 +15,10 @@
 struct ttrpc_obuf *ttrpc_env_request(struct ttrpc_conn *c, uint32_t stream_id, uint8_t flags, const char *service,
 				     const char *method, const ProtobufCMessage *req,
 				     int64_t timeout_nano, const struct ttrpc_kv *md, size_t n_md);
+/* A copy of Request frame b (as ttrpc_env_request made it) with timeout_nano
+ * replaced (0: removed): a request held until its connection exists goes out
+ * with the time its call has left. NULL with errno set. */
+struct ttrpc_obuf *ttrpc_env_request_retime(const struct ttrpc_obuf *b, int64_t timeout_nano);
 struct ttrpc_obuf *ttrpc_env_response_ok(struct ttrpc_conn *c, uint32_t stream_id, const ProtobufCMessage *msg);
 struct ttrpc_obuf *ttrpc_env_response_err(struct ttrpc_conn *c, uint32_t stream_id, int code, const char *message);
 struct ttrpc_obuf *ttrpc_env_data(struct ttrpc_conn *c, uint32_t stream_id, uint8_t flags, const ProtobufCMessage *msg);

@@ -152,8 +152,7 @@ int ttrpc_client_connect(const char *address, struct ttrpc_client **out);
  * timeout_ns (0: no limit), or a retry fails definitively, the held calls fail
  * Unavailable "ttrpc: connect: timed out" / "ttrpc: connect: <errno text>"
  * and on_close runs with ETIMEDOUT / that errno. A held request goes out with
- * the timeout_nano it was made with (the wait for the connection is not
- * subtracted). */
+ * the time its call has left as timeout_nano. */
 int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrpc_client **out);
 struct ttrpc_client *ttrpc_client_new(int fd); /* takes ownership of a connected fd */
 /* Fails pending calls (Canceled); never runs on_close; NULL ok. May be called

@@ -237,6 +237,67 @@ Test(client_connect, held_calls_go_out_in_order_once_accepted)
 	wedged_stop(&w);
 }
 
+struct md_seen {
+	int n;
+	int code;
+	int64_t timeout_nano;
+	size_t n_entries;
+	char value[32];
+};
+
+static void on_md(const struct ttrpc_status *st, ProtobufCMessage *reply, void *ud)
+{
+	struct md_seen *m = ud;
+	m->n++;
+	m->code = st->code;
+	if (!reply)
+		return;
+	Ttrpc__Bench__V1__MetadataReply *r = (void *)reply;
+	m->timeout_nano = r->timeout_nano;
+	m->n_entries = r->n_entries;
+	if (r->n_entries)
+		snprintf(m->value, sizeof(m->value), "%s", r->entries[r->n_entries - 1]->value);
+	protobuf_c_message_free_unpacked(reply, NULL);
+}
+
+Test(client_connect, held_request_carries_the_time_left)
+{
+	struct wedged w;
+	wedged_start(&w);
+	struct ttrpc_client *c = NULL;
+	cr_assert_eq(ttrpc_client_connect_nb(w.path, 0, &c), 0);
+	struct ttrpc_kv md[] = {{"containerd-namespace-ttrpc", "default"}, {"k", "after"}};
+	struct ttrpc_call_opts o = {.timeout_ns = 20 * 1000000000LL, .metadata = md, .n_metadata = 2};
+	struct md_seen m[2] = {0};
+	Google__Protobuf__Empty e = GOOGLE__PROTOBUF__EMPTY__INIT;
+	cr_assert(ttrpc_client_call_async(c, SVC, "Metadata", &e.base,
+					  &ttrpc__bench__v1__metadata_reply__descriptor, &o, on_md,
+					  &m[0]) > 0);
+	o.timeout_ns = 0;
+	cr_assert(ttrpc_client_call_async(c, SVC, "Metadata", &e.base,
+					  &ttrpc__bench__v1__metadata_reply__descriptor, &o, on_md,
+					  &m[1]) > 0);
+	pump_for(&c, 200);
+	wedged_serve(&w);
+	int done = 0;
+	while (done < 2) {
+		pump(&c, &m[done].n, 1);
+		done++;
+	}
+	cr_assert_eq(m[0].code, TTRPC_OK);
+	cr_assert(m[0].timeout_nano > 0, "%lld", (long long)m[0].timeout_nano);
+	cr_assert(m[0].timeout_nano <= 20 * 1000000000LL - 200 * 1000000LL,
+		  "the 200 ms spent waiting are not offered to the server: %lld",
+		  (long long)m[0].timeout_nano);
+	cr_assert_eq(m[0].n_entries, 2, "metadata intact after the rewrite");
+	cr_assert_str_eq(m[0].value, "after");
+	cr_assert_eq(m[1].code, TTRPC_OK);
+	cr_assert_eq(m[1].timeout_nano, 0, "no deadline, none sent");
+	cr_assert_eq(m[1].n_entries, 2);
+	ttrpc_client_free(c);
+	wedged_stop(&w);
+}
+
 Test(client_connect, sync_call_waits_for_the_connection)
 {
 	struct wedged w;
