@@ -487,6 +487,28 @@ Test(client_connect, broken_on_send_on_close_is_not_run_by_the_call)
 	ttrpc_client_free(c);
 }
 
+Test(client_connect, sync_call_never_runs_on_close)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct ttrpc_client *c = ttrpc_client_new(sv[0]);
+	struct rec r = {0};
+	ttrpc_client_on_close(c, on_close, &r);
+	shutdown(sv[1], SHUT_WR); /* EOF for the client, its request still goes out */
+	Ttrpc__Bench__V1__EchoPayload in = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
+	struct ttrpc_status st;
+	ProtobufCMessage *out;
+	cr_assert_eq(ttrpc_client_call(c, SVC, "Echo", &in.base,
+				       &ttrpc__bench__v1__echo_payload__descriptor, NULL, &out, &st),
+		     -EIO);
+	cr_assert_eq(st.code, TTRPC_UNAVAILABLE);
+	cr_assert_eq(r.closes, 0, "not from inside ttrpc_client_call");
+	pump(&c, &r.closes, 1);
+	cr_assert_eq(r.close_err, 0);
+	ttrpc_client_free(c);
+	close(sv[1]);
+}
+
 Test(client_connect, free_never_runs_on_close)
 {
 	struct testsrv ts;
