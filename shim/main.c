@@ -581,9 +581,6 @@ static void on_signal(struct loop_source *s, int fd, uint32_t events, void *ud)
 	struct signalfd_siginfo si;
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
-		case SIGCHLD:
-			reaper_reap();
-			break;
 		case SIGTERM:
 		case SIGINT:
 			log_info("signal %u: shutting down", si.ssi_signo);
@@ -615,6 +612,7 @@ static int serve(const struct flags *f)
 	}
 	shim_log_init(f->debug, f->ns, f->id);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* SIGCHLD is blocked with the rest, but read by the reaper's own signalfd */
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -622,6 +620,7 @@ static int serve(const struct flags *f)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigdelset(&mask, SIGCHLD);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	shim.loop = loop_new();
 	shim.server = ttrpc_server_new();
@@ -657,7 +656,12 @@ static int serve(const struct flags *f)
 	struct loop_source *sig_src = loop_add_io(shim.loop, sfd, EPOLLIN, on_signal, NULL);
 	struct loop_source *srv_src =
 		loop_add_io(shim.loop, ttrpc_server_fd(shim.server), EPOLLIN, on_server, NULL);
-	reaper_reap(); /* anything that exited before the signalfd existed */
+	/* its signalfd on the loop, and anything that exited before it existed reaped */
+	shim.reaper = reaper_new(shim.loop);
+	if (!shim.reaper) {
+		log_error("init: reaper: %s", strerror(errno));
+		return 1;
+	}
 	while (!loop_quitting(shim.loop)) {
 		if (loop_iterate(shim.loop, -1) < 0 && errno != EINTR)
 			break;
@@ -669,6 +673,7 @@ static int serve(const struct flags *f)
 	ttrpc_server_free(shim.server);
 	shim_task_shutdown();
 	events_shutdown();
+	reaper_free(shim.reaper);
 	loop_free(shim.loop);
 	close(sfd);
 	return 0;

@@ -34,6 +34,7 @@ extern char **environ;
 
 struct pio {
 	struct loop *loop;
+	struct reaper *reaper; /* the logger's watcher */
 	bool terminal;
 	int child[3];	     /* handed to runc, closed after it ran */
 	int in_src, out_dst, err_dst; /* FIFO/file ends, until copiers take them */
@@ -419,6 +420,11 @@ static int start_logger(struct pio *p, const struct pio_config *cfg, const char 
 	}
 	const char *path = u->path;
 	const char *const *argv = u->argv;
+	if (!p->reaper) {
+		ttrpc_status_set(st, TTRPC_INTERNAL, "start logger %s: no reaper to watch it", path);
+		free(u);
+		return -EINVAL;
+	}
 	int rc = 0, ready[2] = {-1, -1}, devnull = -1;
 	char **env = NULL;
 	char env_id[512], env_ns[512];
@@ -461,7 +467,7 @@ static int start_logger(struct pio *p, const struct pio_config *cfg, const char 
 	}
 	/* watched from its spawn: its exit is known for what it is, never taken
 	 * from another process that got the pid after it */
-	reaper_watch(p->logger, on_logger_gone, p);
+	reaper_watch(p->reaper, p->logger, on_logger_gone, p);
 	/* the logger owns the read ends now; its readiness is watched on the loop */
 	close_fd(&p->out_src);
 	close_fd(&p->err_src);
@@ -555,6 +561,7 @@ int pio_create(struct loop *l, const struct pio_config *cfg, struct pio **out,
 		return -ENOMEM;
 	}
 	p->loop = l;
+	p->reaper = cfg->reaper;
 	p->terminal = cfg->terminal;
 	p->child[0] = p->child[1] = p->child[2] = -1;
 	p->in_src = p->out_dst = p->err_dst = p->out_src = p->err_src = -1;
@@ -845,6 +852,7 @@ void pio_when_drained(struct pio *p, int timeout_ms, pio_drained_fn fn, void *us
  * unless the reaper saw it exit first (then the pid may be someone else's). */
 struct logger_end {
 	pid_t pid;
+	struct reaper *reaper;
 	struct loop_timer *timer;
 	struct logger_end *next;
 };
@@ -885,7 +893,7 @@ void pio_kill_loggers(void)
 	while (ending_loggers) {
 		struct logger_end *e = ending_loggers;
 		kill(e->pid, SIGKILL);
-		reaper_unwatch(e->pid);
+		reaper_unwatch(e->reaper, e->pid);
 		logger_forget(e);
 	}
 }
@@ -915,18 +923,19 @@ void pio_free(struct pio *p)
 	if (p->console_dir[0])
 		rmdir(p->console_dir);
 	if (p->logger > 0) { /* still running: its watch moves to the ending list */
-		reaper_unwatch(p->logger);
+		reaper_unwatch(p->reaper, p->logger);
 		struct logger_end *e = calloc(1, sizeof(*e));
 		if (!e) {
-			reaper_discard(p->logger);
+			reaper_discard(p->reaper, p->logger);
 			kill(p->logger, SIGKILL); /* not reaped: the pid is still the logger's */
 		} else {
 			e->pid = p->logger;
+			e->reaper = p->reaper;
 			kill(e->pid, SIGTERM);
 			e->timer = loop_add_timer_ms(p->loop, LOGGER_TERM_TIMEOUT_MS, logger_kill, e);
 			e->next = ending_loggers;
 			ending_loggers = e;
-			reaper_watch(e->pid, on_logger_exit, e);
+			reaper_watch(e->reaper, e->pid, on_logger_exit, e);
 		}
 	}
 	free(p);

@@ -7,6 +7,7 @@
 
 #include "copier.h"
 #include "loop.h"
+#include "reaper.h"
 #include "ttrpc.h"
 
 #include <stdbool.h>
@@ -18,6 +19,7 @@ struct pio_config {
 	uid_t io_uid;
 	gid_t io_gid;
 	const char *ns, *id; /* for binary:// loggers */
+	struct reaper *reaper; /* watches binary:// loggers; needed only for them */
 };
 
 struct pio;

@@ -198,7 +198,7 @@ static int start_capture(struct runc_call *c, struct capture *cap, int *child_en
 	return 0;
 }
 
-pid_t runc_run(struct loop *l, const struct runc_config *cfg, const char *const *args,
+pid_t runc_run(struct loop *l, struct reaper *r, const struct runc_config *cfg, const char *const *args,
 	       const int fds[3], unsigned flags, runc_done_fn done, void *userdata)
 {
 	struct runc_call *c = calloc(1, sizeof(*c));
@@ -251,7 +251,7 @@ pid_t runc_run(struct loop *l, const struct runc_config *cfg, const char *const 
 		goto fail;
 	}
 	c->pid = pid;
-	if ((rc = reaper_watch(pid, on_exit_cb, c)) < 0) {
+	if ((rc = reaper_watch(r, pid, on_exit_cb, c)) < 0) {
 		/* cannot happen short of ENOMEM; the pid would be reaped as unclaimed */
 		goto fail;
 	}

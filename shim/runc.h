@@ -5,6 +5,7 @@
 #pragma once
 
 #include "loop.h"
+#include "reaper.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,7 +37,7 @@ typedef void (*runc_done_fn)(int status, const char *err, const char *out, size_
  * stdin/stdout/stderr, -1 for /dev/null (stderr -1 is captured for errors
  * unless RUNC_STDIO_TO_CONTAINER).
  * Returns the child pid or -errno. */
-pid_t runc_run(struct loop *l, const struct runc_config *cfg, const char *const *args,
+pid_t runc_run(struct loop *l, struct reaper *r, const struct runc_config *cfg, const char *const *args,
 	       const int fds[3], unsigned flags, runc_done_fn done, void *userdata);
 
 /* Synchronous variant for the `delete` action (no loop): returns the exit status,

@@ -136,7 +136,7 @@ static void free_process_fields(struct process *p)
 	/* nothing may call back into a freed process: a pid still running
 	 * (a create that failed late, a shim shutting down) is reaped quietly */
 	if (p->pid > 0 && !p->reaped)
-		reaper_discard(p->pid);
+		reaper_discard(shim.reaper, p->pid);
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	p->pidfd = -1;
@@ -308,7 +308,7 @@ static void on_process_exit(pid_t pid, int status, const struct timespec *when, 
 		const char *args[] = {"kill", "--all", c->id, "9", NULL};
 		const int fds[3] = {-1, -1, -1};
 		container_ref(c);
-		if (runc_run(shim.loop, &c->runc, args, fds, 0, kill_all_cb, c) < 0)
+		if (runc_run(shim.loop, shim.reaper, &c->runc, args, fds, 0, kill_all_cb, c) < 0)
 			container_unref(c);
 	}
 	finalize_exit(p);
@@ -323,10 +323,10 @@ static void track_pid(struct process *p, pid_t pid, int64_t since_ns)
 	int status;
 	struct timespec when;
 	p->pid = pid;
-	int fd = reaper_claim(pid, since_ns, &exited, &status, &when);
+	int fd = reaper_claim(shim.reaper, pid, since_ns, &exited, &status, &when);
 	if (fd >= 0 || fd == -ENOSYS) {
 		p->pidfd = fd >= 0 ? fd : -1;
-		reaper_watch(pid, on_process_exit, p);
+		reaper_watch(shim.reaper, pid, on_process_exit, p);
 		return;
 	}
 	if (!exited) {
@@ -363,13 +363,13 @@ static void kill_ghost(int bundle_fd, const char *pidfile, int64_t since_ns)
 	struct timespec when;
 	if (bundle_read_pid(bundle_fd, pidfile, &pid) < 0)
 		return;
-	int fd = reaper_claim(pid, since_ns, &exited, &status, &when);
+	int fd = reaper_claim(shim.reaper, pid, since_ns, &exited, &status, &when);
 	if (fd < 0)
 		return;
 	log_warn("killing pid %d, started for a request that failed", pid);
 	pidfd_signal(fd, SIGKILL);
 	close(fd);
-	reaper_discard(pid);
+	reaper_discard(shim.reaper, pid);
 }
 
 /* ---- Create ----------------------------------------------------------- */
@@ -504,7 +504,7 @@ fail_started: {
 	 * loop: the id stays taken until it is gone. */
 	const char *args[] = {"delete", "--force", c->id, NULL};
 	const int fds[3] = {-1, -1, -1};
-	if (runc_run(shim.loop, &c->runc, args, fds, 0, create_undone, op) < 0)
+	if (runc_run(shim.loop, shim.reaper, &c->runc, args, fds, 0, create_undone, op) < 0)
 		create_fail_end(op);
 }
 }
@@ -584,7 +584,8 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	p->terminal = req->terminal;
 	struct pio_config pc = {.stdin_path = req->stdin, .stdout_path = req->stdout,
 				.stderr_path = req->stderr, .terminal = req->terminal,
-				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id};
+				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id,
+				.reaper = shim.reaper};
 	if (pio_create(shim.loop, &pc, &p->io, &st) < 0) {
 		ttrpc_call_fail_status(call, &st);
 		goto fail_mounted;
@@ -649,7 +650,8 @@ static void create_run(void *ud, int err)
 	int fds[3];
 	pio_child_fds(p->io, fds);
 	op->since_ns = reaper_now_ns();
-	pid_t pid = runc_run(shim.loop, &c->runc, args, fds, RUNC_STDIO_TO_CONTAINER, create_done, op);
+	pid_t pid = runc_run(shim.loop, shim.reaper, &c->runc, args, fds, RUNC_STDIO_TO_CONTAINER,
+			     create_done, op);
 	if (pid < 0) {
 		ttrpc_call_fail(call, TTRPC_INTERNAL, "create %s: run %s: %s", c->id, c->runc.binary,
 				strerror(-pid));
@@ -716,7 +718,7 @@ static pid_t proc_op_run(struct proc_op *op, const char *const *args, const int 
 			 unsigned flags, runc_done_fn done)
 {
 	op->since_ns = reaper_now_ns();
-	pid_t pid = runc_run(shim.loop, &op->p->c->runc, args, fds, flags, done, op);
+	pid_t pid = runc_run(shim.loop, shim.reaper, &op->p->c->runc, args, fds, flags, done, op);
 	if (pid > 0) {
 		op->runc_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		if (ttrpc_call_cancelled(op->call))
@@ -885,7 +887,8 @@ static void start_exec(struct ttrpc_call *call, struct process *p)
 	struct ttrpc_status st;
 	struct pio_config pc = {.stdin_path = p->stdin_path, .stdout_path = p->stdout_path,
 				.stderr_path = p->stderr_path, .terminal = p->terminal,
-				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id};
+				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id,
+				.reaper = shim.reaper};
 	if (pio_create(shim.loop, &pc, &p->io, &st) < 0) {
 		ttrpc_call_fail_status(call, &st);
 		return;
@@ -1585,7 +1588,8 @@ static void delete_init_done(int status, const char *err, const char *out, size_
 		return;
 	}
 	if (p->pid && !p->reaped)
-		reaper_discard(p->pid); /* a created init killed by delete: nobody waits for it */
+		/* a created init killed by delete: nobody waits for it */
+		reaper_discard(shim.reaper, p->pid);
 	pio_free(p->io);
 	p->io = NULL;
 	if (c->rootfs_mounted) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "loop.h"
+#include "reaper.h"
 #include "ttrpc.h"
 
 #include <stdbool.h>
@@ -13,6 +14,7 @@ struct container;
 
 struct shim {
 	struct loop *loop;
+	struct reaper *reaper; /* every child of the shim */
 	struct ttrpc_server *server;
 	const char *ns;
 	const char *id;

@@ -6,6 +6,7 @@
  * a binary:// logger is waited for, and error paths leak no fd. */
 #include "pio.h"
 #include "loop.h"
+#include "reaper.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -27,6 +28,7 @@
 
 static char dir[] = "/tmp/nanoshim-pio-XXXXXX";
 static struct loop *l;
+static struct reaper *rp; /* watches binary:// loggers; reaps only when told */
 
 static void setup(void)
 {
@@ -34,10 +36,13 @@ static void setup(void)
 	cr_assert_not_null(mkdtemp(dir));
 	l = loop_new();
 	cr_assert_not_null(l);
+	rp = reaper_new(NULL);
+	cr_assert_not_null(rp);
 }
 
 static void teardown(void)
 {
+	reaper_free(rp);
 	loop_free(l);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
@@ -410,7 +415,8 @@ Test(pio, binary_logger_uri_is_decoded_and_its_readiness_waited_for)
 	snprintf(uri, sizeof(uri),
 		 "binary://%s/log%%20dir/logger%%2B1.sh?tag=a%%20b+c&empty=&flag&tag=second&bad=%%zz&",
 		 dir);
-	struct pio_config cfg = {.stdout_path = uri, .stderr_path = uri, .ns = "ns", .id = "id"};
+	struct pio_config cfg = {
+		.stdout_path = uri, .stderr_path = uri, .ns = "ns", .id = "id", .reaper = rp};
 	struct pio *p = NULL;
 	struct ttrpc_status st;
 	cr_assert_eq(pio_create(l, &cfg, &p, &st), 0, "%s", st.message);
@@ -445,7 +451,7 @@ Test(pio, binary_logger_that_exits_without_signalling_is_ready)
 	cr_assert_eq(chmod(logger, 0755), 0);
 	char uri[PATH_MAX + 16];
 	snprintf(uri, sizeof(uri), "binary://%s", logger);
-	struct pio_config cfg = {.stdout_path = uri};
+	struct pio_config cfg = {.stdout_path = uri, .reaper = rp};
 	struct pio *p = NULL;
 	struct ttrpc_status st;
 	cr_assert_eq(pio_create(l, &cfg, &p, &st), 0, "%s", st.message);
@@ -461,7 +467,7 @@ Test(pio, binary_logger_that_exits_without_signalling_is_ready)
 
 Test(pio, binary_uri_with_a_bad_escape_is_refused)
 {
-	struct pio_config cfg = {.stdout_path = "binary:///bin/logger%zz"};
+	struct pio_config cfg = {.stdout_path = "binary:///bin/logger%zz", .reaper = rp};
 	struct pio *p = NULL;
 	struct ttrpc_status st;
 	cr_assert_lt(pio_create(l, &cfg, &p, &st), 0);

@@ -3,6 +3,7 @@
  * process that got the same pid (reaper_claim takes a pidfd of the live one), an
  * exit reaped after the runtime call began is, and an exit older than the call is
  * dropped. Needs root (a pid and a mount namespace, /proc mounted inside). */
+#include "loop.h"
 #include "reaper.h"
 
 #include <criterion/criterion.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+static struct reaper *rp; /* no loop: reaped when the test says */
 static int last_status;
 static bool last_seen;
 
@@ -34,7 +36,7 @@ static void reap_until_gone(pid_t pid)
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	for (int i = 0; i < 500; i++) {
-		reaper_reap();
+		reaper_reap(rp);
 		if (access(path, F_OK) < 0)
 			return;
 		usleep(2000);
@@ -80,6 +82,8 @@ static void inside(void)
 	bool exited;
 	int status;
 	struct timespec when;
+	rp = reaper_new(NULL);
+	CHECK(rp, 23);
 
 	/* an orphan with pid 50 exits 7 and nobody claims it */
 	pid_t old = fork_at(50, 7, false);
@@ -90,21 +94,24 @@ static void inside(void)
 	int64_t since = reaper_now_ns();
 	pid_t fresh = fork_at(50, 0, true);
 	CHECK(fresh == 50, 13);
-	int fd = reaper_claim(fresh, since, &exited, &status, &when);
+	int fd = reaper_claim(rp, fresh, since, &exited, &status, &when);
 	CHECK(fd >= 0, 14);    /* the live process, held by a pidfd */
 	CHECK(!exited, 15);    /* not the orphan's exit 7 */
-	CHECK(!reaper_take_unclaimed(fresh, &status, &when), 16); /* the stale exit is gone */
-	reaper_watch(fresh, on_exit_cb, NULL);
+	reaper_watch(rp, fresh, on_exit_cb, NULL);
 	CHECK(syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) == 0, 17);
 	reap_until_gone(fresh);
 	CHECK(last_seen && last_status == 128 + SIGKILL, 18);
 	close(fd);
+	/* the stale exit 7 went with the claim, and the fresh one to its watcher:
+	 * asked for any exit of pid 50 since boot, the reaper has none left */
+	CHECK(reaper_claim(rp, fresh, 0, &exited, &status, &when) == -ESRCH, 16);
+	CHECK(!exited, 24);
 
 	/* a process that exits 5 before its pid is claimed: its exit is its own */
 	since = reaper_now_ns();
 	pid_t quick = fork_at(0, 5, false);
 	reap_until_gone(quick);
-	fd = reaper_claim(quick, since, &exited, &status, &when);
+	fd = reaper_claim(rp, quick, since, &exited, &status, &when);
 	CHECK(fd == -ESRCH, 19);
 	CHECK(exited && status == 5, 20);
 
@@ -113,9 +120,10 @@ static void inside(void)
 	reap_until_gone(older);
 	usleep(20000); /* past a clock tick */
 	since = reaper_now_ns();
-	fd = reaper_claim(older, since, &exited, &status, &when);
+	fd = reaper_claim(rp, older, since, &exited, &status, &when);
 	CHECK(fd == -ESRCH, 21);
 	CHECK(!exited, 22);
+	reaper_free(rp);
 	_exit(0);
 }
 
@@ -139,4 +147,54 @@ Test(reaper, old_exit_never_goes_to_a_reused_pid, .timeout = 30)
 	cr_assert_eq(waitpid(outer, &ws, 0), outer);
 	cr_assert(WIFEXITED(ws), "the namespace's init died of a signal");
 	cr_assert_eq(WEXITSTATUS(ws), 0, "check %d failed (see stderr)", WEXITSTATUS(ws));
+}
+
+/* With a loop, the reaper reaps on SIGCHLD by itself, through its own signalfd. */
+Test(reaper, reaps_on_sigchld_through_the_loop, .timeout = 30)
+{
+	struct loop *l = loop_new();
+	cr_assert_not_null(l);
+	struct reaper *r = reaper_new(l);
+	cr_assert_not_null(r);
+	last_seen = false;
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(3);
+	cr_assert_eq(reaper_watch(r, pid, on_exit_cb, NULL), 0);
+	for (int i = 0; i < 500 && !last_seen; i++)
+		loop_iterate(l, 20);
+	cr_assert(last_seen, "no exit through the loop");
+	cr_assert_eq(last_status, 3);
+	reaper_free(r);
+	loop_free(l);
+}
+
+/* A child that exited before its reaper existed is reaped at reaper_new, its exit
+ * kept for a claim made by a call that began before it. */
+Test(reaper, exit_before_the_reaper_is_kept_for_a_claim, .timeout = 30)
+{
+	struct loop *l = loop_new();
+	cr_assert_not_null(l);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int64_t since = reaper_now_ns();
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(4);
+	siginfo_t si;
+	cr_assert_eq(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0); /* a zombie now */
+	struct reaper *r = reaper_new(l);
+	cr_assert_not_null(r);
+	bool exited = false;
+	int status = -1;
+	struct timespec when;
+	cr_assert_eq(reaper_claim(r, pid, since, &exited, &status, &when), -ESRCH);
+	cr_assert(exited);
+	cr_assert_eq(status, 4);
+	reaper_free(r);
+	loop_free(l);
 }

@@ -1,12 +1,14 @@
-/* Reaper (see reaper.h). Small linear tables: a shim owns a handful of pids. */
+/* Reaper (see reaper.h). Small linear tables: a process owns a handful of pids. */
 #include "reaper.h"
-#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,9 +28,13 @@ struct unclaimed {
 	struct unclaimed *next;
 };
 
-static struct watch *watches;
-static struct unclaimed *unclaimed;
-static unsigned n_unclaimed;
+struct reaper {
+	struct watch *watches;
+	struct unclaimed *unclaimed;
+	unsigned n_unclaimed;
+	int sfd;		  /* SIGCHLD's signalfd, -1 without a loop */
+	struct loop_source *src; /* sfd on the loop */
+};
 
 int reaper_exit_code(int ws)
 {
@@ -80,27 +86,27 @@ static void discard_exit(pid_t pid, int status, const struct timespec *when, voi
 {
 }
 
-void reaper_discard(pid_t pid)
+void reaper_discard(struct reaper *r, pid_t pid)
 {
-	reaper_unwatch(pid);
-	reaper_watch(pid, discard_exit, NULL);
+	reaper_unwatch(r, pid);
+	reaper_watch(r, pid, discard_exit, NULL);
 }
 
-static void drop_unclaimed(pid_t pid)
+static void drop_unclaimed(struct reaper *r, pid_t pid)
 {
-	for (struct unclaimed **pp = &unclaimed; *pp;) {
+	for (struct unclaimed **pp = &r->unclaimed; *pp;) {
 		struct unclaimed *u = *pp;
 		if (u->pid == pid) {
 			*pp = u->next;
 			free(u);
-			n_unclaimed--;
+			r->n_unclaimed--;
 		} else {
 			pp = &u->next;
 		}
 	}
 }
 
-int reaper_claim(pid_t pid, int64_t since_ns, bool *exited, int *status, struct timespec *when)
+int reaper_claim(struct reaper *r, pid_t pid, int64_t since_ns, bool *exited, int *status, struct timespec *when)
 {
 	*exited = false;
 	int64_t started = reaper_start_ns(pid);
@@ -115,39 +121,39 @@ int reaper_claim(pid_t pid, int64_t since_ns, bool *exited, int *status, struct 
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
 		/* the pid is this process's until we reap it: older exits of
 		 * the same pid belong to processes long gone */
-		drop_unclaimed(pid);
+		drop_unclaimed(r, pid);
 		return fd >= 0 ? fd : -ENOSYS;
 	}
 gone:
-	for (struct unclaimed **pp = &unclaimed; *pp; pp = &(*pp)->next) {
+	for (struct unclaimed **pp = &r->unclaimed; *pp; pp = &(*pp)->next) {
 		struct unclaimed *u = *pp;
 		if (u->pid == pid && u->reaped_ns >= since_ns) {
 			*pp = u->next;
 			*status = u->status;
 			*when = u->when;
 			free(u);
-			n_unclaimed--;
+			r->n_unclaimed--;
 			*exited = true;
 			break;
 		}
 	}
-	drop_unclaimed(pid); /* whatever is left is older than the call */
+	drop_unclaimed(r, pid); /* whatever is left is older than the call */
 	return -ESRCH;
 }
 
-int reaper_watch(pid_t pid, reaper_fn fn, void *userdata)
+int reaper_watch(struct reaper *r, pid_t pid, reaper_fn fn, void *userdata)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	*w = (struct watch){.pid = pid, .fn = fn, .userdata = userdata, .next = watches};
-	watches = w;
+	*w = (struct watch){.pid = pid, .fn = fn, .userdata = userdata, .next = r->watches};
+	r->watches = w;
 	return 0;
 }
 
-void reaper_unwatch(pid_t pid)
+void reaper_unwatch(struct reaper *r, pid_t pid)
 {
-	for (struct watch **pp = &watches; *pp; pp = &(*pp)->next) {
+	for (struct watch **pp = &r->watches; *pp; pp = &(*pp)->next) {
 		if ((*pp)->pid == pid) {
 			struct watch *w = *pp;
 			*pp = w->next;
@@ -157,56 +163,40 @@ void reaper_unwatch(pid_t pid)
 	}
 }
 
-bool reaper_take_unclaimed(pid_t pid, int *status, struct timespec *when)
-{
-	for (struct unclaimed **pp = &unclaimed; *pp; pp = &(*pp)->next) {
-		if ((*pp)->pid == pid) {
-			struct unclaimed *u = *pp;
-			*pp = u->next;
-			*status = u->status;
-			*when = u->when;
-			free(u);
-			n_unclaimed--;
-			return true;
-		}
-	}
-	return false;
-}
-
-static void keep_unclaimed(pid_t pid, int status, const struct timespec *when)
+static void keep_unclaimed(struct reaper *r, pid_t pid, int status, const struct timespec *when)
 {
 	int64_t now = reaper_now_ns();
 	/* newest first: cut the list where entries grow too old to claim */
-	for (struct unclaimed **pp = &unclaimed; *pp; pp = &(*pp)->next) {
+	for (struct unclaimed **pp = &r->unclaimed; *pp; pp = &(*pp)->next) {
 		if (now - (*pp)->reaped_ns > REAPER_UNCLAIMED_TTL_NS) {
 			while (*pp) {
 				struct unclaimed *u = *pp;
 				*pp = u->next;
 				free(u);
-				n_unclaimed--;
+				r->n_unclaimed--;
 			}
 			break;
 		}
 	}
-	if (n_unclaimed >= REAPER_MAX_UNCLAIMED) {
+	if (r->n_unclaimed >= REAPER_MAX_UNCLAIMED) {
 		/* Drop the oldest: an orphan of the container we never learn about. */
-		struct unclaimed **pp = &unclaimed;
+		struct unclaimed **pp = &r->unclaimed;
 		while ((*pp)->next)
 			pp = &(*pp)->next;
 		free(*pp);
 		*pp = NULL;
-		n_unclaimed--;
+		r->n_unclaimed--;
 	}
 	struct unclaimed *u = calloc(1, sizeof(*u));
 	if (!u)
 		return;
 	*u = (struct unclaimed){.pid = pid, .status = status, .when = *when, .reaped_ns = now,
-				.next = unclaimed};
-	unclaimed = u;
-	n_unclaimed++;
+				.next = r->unclaimed};
+	r->unclaimed = u;
+	r->n_unclaimed++;
 }
 
-void reaper_reap(void)
+void reaper_reap(struct reaper *r)
 {
 	for (;;) {
 		int ws;
@@ -216,16 +206,73 @@ void reaper_reap(void)
 		struct timespec when;
 		clock_gettime(CLOCK_REALTIME, &when);
 		int status = reaper_exit_code(ws);
-		struct watch *w = watches;
+		struct watch *w = r->watches;
 		while (w && w->pid != pid)
 			w = w->next;
 		if (!w) {
-			keep_unclaimed(pid, status, &when);
+			keep_unclaimed(r, pid, status, &when);
 			continue;
 		}
 		reaper_fn fn = w->fn;
 		void *ud = w->userdata;
-		reaper_unwatch(pid);
+		reaper_unwatch(r, pid);
 		fn(pid, status, &when, ud);
 	}
+}
+
+static void on_sigchld(struct loop_source *src, int fd, uint32_t events, void *ud)
+{
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si))
+		; /* one waitpid loop serves every SIGCHLD queued */
+	reaper_reap(ud);
+}
+
+struct reaper *reaper_new(struct loop *l)
+{
+	struct reaper *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->sfd = -1;
+	if (!l)
+		return r;
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	/* a SIGCHLD that is not blocked never reaches the signalfd */
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		goto fail;
+	r->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (r->sfd < 0)
+		goto fail;
+	r->src = loop_add_io(l, r->sfd, EPOLLIN, on_sigchld, r);
+	if (!r->src)
+		goto fail;
+	reaper_reap(r); /* anything that exited before the signalfd existed */
+	return r;
+fail:;
+	int err = errno;
+	reaper_free(r);
+	errno = err;
+	return NULL;
+}
+
+void reaper_free(struct reaper *r)
+{
+	if (!r)
+		return;
+	loop_io_remove(r->src);
+	if (r->sfd >= 0)
+		close(r->sfd);
+	while (r->watches) {
+		struct watch *w = r->watches;
+		r->watches = w->next;
+		free(w);
+	}
+	while (r->unclaimed) {
+		struct unclaimed *u = r->unclaimed;
+		r->unclaimed = u->next;
+		free(u);
+	}
+	free(r);
 }
