@@ -2,7 +2,7 @@
 #include "pio.h"
 #include "log.h"
 #include "reaper.h"
-#include "child.h"
+#include "spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* Runs the OCI runtime (runc, crun: any binary with runc's command line)
- * without blocking: each invocation is a child watched by the reaper, its
+ * without blocking: each invocation is a spawn_async child (loop/spawn.h), its
  * stdout optionally captured, its error message taken from its own JSON log
  * (`--log-format json`), the way containerd's runc shim reports errors. */
 #pragma once
@@ -20,13 +20,11 @@ struct runc_config {
 };
 
 enum {
-	RUNC_CAPTURE_STDOUT = 1, /* stdout to a buffer handed to the callback */
+	RUNC_CAPTURE_STDOUT = 1, /* stdout to a buffer handed to the callback (SPAWN_OUTPUT_MAX) */
 	/* create/exec: the container inherits runc's stdio, so nothing of it may
 	 * be a capture pipe (it would never see EOF); -1 means /dev/null. */
 	RUNC_STDIO_TO_CONTAINER = 2,
 };
-
-#define RUNC_OUTPUT_MAX (4u << 20)
 
 /* status: exit code (128+signal if killed). err: runc's last error message, or
  * its stderr, or "exit status N"; NULL on success. out: captured stdout. */
