@@ -610,7 +610,9 @@ static int serve(const struct flags *f)
 		dup2(logfd, STDERR_FILENO);
 		close(logfd);
 	}
-	shim_log_init(f->debug, f->ns, f->id);
+	const struct log_field fields[] = {{"namespace", f->ns}, {"id", f->id}};
+	if (log_init(f->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, fields, 2) < 0)
+		log_warn("log fields too long: lines go without them");
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	/* SIGCHLD is blocked with the rest, but read by the reaper's own signalfd */
 	sigset_t mask;

@@ -1,4 +1,4 @@
-/* One byte mover for every stream the shim carries (container pipes to FIFOs,
+/* One byte mover for every stream a nanoshim process carries (the shim: container pipes to FIFOs,
  * files or loggers; stdin FIFO to the container; pty master both ways): splice
  * when either end is a pipe, a small buffer otherwise, backpressure through
  * epoll on whichever side is blocking, and a callback once the source hit EOF
