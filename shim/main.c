@@ -3,7 +3,6 @@
  * after a shim that is gone; no action serves containerd.task.v2.Task. */
 #include "events.h"
 #include "log.h"
-#include "options.h"
 #include "pio.h"
 #include "reaper.h"
 #include "runc.h"
@@ -15,6 +14,7 @@
 #include "bundle/files.h"
 #include "bundle/id.h"
 #include "bundle/mount.h"
+#include "bundle/options.h"
 #include "bundle/pidfile.h"
 #include "bundle/runcopts.h"
 #include "bundle/spec.h"
@@ -208,12 +208,12 @@ static void apply_shim_cgroup(pid_t daemon)
 	const char *cg = NULL;
 	Containerd__Runc__V1__Options *o = NULL;
 	struct ttrpc_status st;
-	if (shim_options_decode(any->type_url, any->value.data, any->value.len, &o, &st) == 0 &&
+	if (bundle_options_decode(any->type_url, any->value.data, any->value.len, &o, &st) == 0 &&
 	    o->shim_cgroup && o->shim_cgroup[0])
 		cg = o->shim_cgroup;
 	if (cg)
 		join_shim_cgroup(cg, daemon);
-	shim_options_free(o);
+	bundle_options_free(o);
 	google__protobuf__any__free_unpacked(any, NULL);
 }
 

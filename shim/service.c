@@ -3,7 +3,6 @@
 #include "events.h"
 #include "log.h"
 #include "oom.h"
-#include "options.h"
 #include "process.h"
 #include "reaper.h"
 #include "shim.h"
@@ -13,6 +12,7 @@
 #include "bundle/files.h"
 #include "bundle/id.h"
 #include "bundle/mount.h"
+#include "bundle/options.h"
 #include "bundle/pidfile.h"
 #include "bundle/runcopts.h"
 #include "bundle/spec.h"
@@ -417,7 +417,7 @@ static void apply_options(struct container *c, const Google__Protobuf__Any *any,
 			  struct ttrpc_status *st)
 {
 	Containerd__Runc__V1__Options *o = NULL;
-	if (shim_options_decode(any ? any->type_url : NULL, any ? any->value.data : NULL,
+	if (bundle_options_decode(any ? any->type_url : NULL, any ? any->value.data : NULL,
 				any ? any->value.len : 0, &o, st) < 0)
 		return;
 	snprintf(c->runc_binary, sizeof(c->runc_binary), "%s", bundle_options_binary(o));
@@ -440,7 +440,7 @@ static void apply_options(struct container *c, const Google__Protobuf__Any *any,
 	struct ttrpc_status wst;
 	if (bundle_options_write(c->bundle_fd, o, &wst) < 0)
 		log_warn("write options.json: %s", wst.message);
-	shim_options_free(o);
+	bundle_options_free(o);
 }
 
 static void create_done(int status, const char *err, const char *out, size_t n, void *ud)

@@ -1,7 +1,7 @@
 /* Runtime options of every type, into one containerd.runc.v1.Options (see options.h). */
 #include "options.h"
 
-#include "bundle/runcopts.h"
+#include "runcopts.h"
 #include "containerd/linux/runc/runc.pb-c.h"
 #include "runtimeoptions/v1/api.pb-c.h"
 
@@ -36,14 +36,14 @@ static Containerd__Runc__V1__Options *from_create(const Containerd__Linux__Runc_
 	o->criu_path = strdup("");
 	if (!o->shim_cgroup || !o->criu_work_path || !o->criu_image_path || !o->binary_name ||
 	    !o->root || !o->criu_path) {
-		shim_options_free(o);
+		bundle_options_free(o);
 		return NULL;
 	}
 	return o;
 }
 
-int shim_options_decode(const char *type_url, const uint8_t *data, size_t len,
-			Containerd__Runc__V1__Options **out, struct ttrpc_status *st)
+int bundle_options_decode(const char *type_url, const uint8_t *data, size_t len,
+			  Containerd__Runc__V1__Options **out, struct ttrpc_status *st)
 {
 	*out = NULL;
 	if (!type_url || !type_url[0]) {
@@ -86,10 +86,4 @@ int shim_options_decode(const char *type_url, const uint8_t *data, size_t len,
 		return -EBADMSG;
 	}
 	return 0;
-}
-
-void shim_options_free(Containerd__Runc__V1__Options *o)
-{
-	if (o)
-		protobuf_c_message_free_unpacked(&o->base, NULL);
 }

@@ -6,15 +6,16 @@
  * is an error that names it. */
 #pragma once
 
-#include "ttrpc.h"
+#include "status.h"
 
 #include "containerd/runc/v1/oci.pb-c.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Fills o (a fresh containerd.runc.v1.Options, free with
- * shim_options_free) from an Any's type URL and bytes. Empty input: defaults. */
-int shim_options_decode(const char *type_url, const uint8_t *data, size_t len,
-			Containerd__Runc__V1__Options **o, struct ttrpc_status *st);
-void shim_options_free(Containerd__Runc__V1__Options *o);
+/* Fills *o (a fresh containerd.runc.v1.Options, free with bundle_options_free,
+ * runcopts.h) from an Any's type URL and bytes. No type URL: defaults. Returns
+ * 0, -EINVAL (an unknown type, named in st), -EBADMSG (malformed bytes) or
+ * -ENOMEM; a runtimeoptions config_path is read as bundle_options_read_path does. */
+int bundle_options_decode(const char *type_url, const uint8_t *data, size_t len,
+			  Containerd__Runc__V1__Options **o, struct ttrpc_status *st);

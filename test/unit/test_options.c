@@ -1,0 +1,124 @@
+/* Runtime options of the three types a shim is sent (bundle/options.c), each
+ * decoded into one containerd.runc.v1.Options by its type URL; an unknown type
+ * is refused by name, malformed bytes are refused, no type gives defaults. */
+#include "options.h"
+#include "runcopts.h"
+
+#include "containerd/linux/runc/runc.pb-c.h"
+#include "runtimeoptions/v1/api.pb-c.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+TestSuite(options, .timeout = 10);
+
+Test(options, runc_v1_options)
+{
+	Containerd__Runc__V1__Options in = CONTAINERD__RUNC__V1__OPTIONS__INIT, *o = NULL;
+	in.binary_name = "crun";
+	in.root = "/run/r";
+	in.systemd_cgroup = 1;
+	in.shim_cgroup = "/pod";
+	uint8_t buf[256];
+	size_t len = containerd__runc__v1__options__pack(&in, buf);
+	struct ttrpc_status st = {0};
+	cr_assert_eq(bundle_options_decode("containerd.runc.v1.Options", buf, len, &o, &st), 0,
+		     "%s", st.message);
+	cr_assert_str_eq(o->binary_name, "crun");
+	cr_assert_str_eq(bundle_options_root(o), "/run/r");
+	cr_assert(o->systemd_cgroup);
+	cr_assert_str_eq(o->shim_cgroup, "/pod");
+	bundle_options_free(o);
+}
+
+Test(options, linux_runc_create_options)
+{
+	Containerd__Linux__Runc__CreateOptions in = CONTAINERD__LINUX__RUNC__CREATE_OPTIONS__INIT;
+	in.no_pivot_root = 1;
+	in.shim_cgroup = "/cg";
+	in.io_uid = 7;
+	in.io_gid = 8;
+	in.criu_work_path = "/w";
+	uint8_t buf[256];
+	size_t len = containerd__linux__runc__create_options__pack(&in, buf);
+	Containerd__Runc__V1__Options *o = NULL;
+	struct ttrpc_status st = {0};
+	cr_assert_eq(bundle_options_decode("containerd.linux.runc.CreateOptions", buf, len, &o, &st),
+		     0, "%s", st.message);
+	cr_assert(o->no_pivot_root);
+	cr_assert_str_eq(o->shim_cgroup, "/cg");
+	cr_assert_eq(o->io_uid, 7);
+	cr_assert_eq(o->io_gid, 8);
+	cr_assert_str_eq(o->criu_work_path, "/w");
+	cr_assert_str_eq(o->binary_name, "");
+	cr_assert_str_eq(bundle_options_binary(o), BUNDLE_DEFAULT_RUNTIME);
+	bundle_options_free(o);
+}
+
+Test(options, runtimeoptions_config_path_is_read)
+{
+	char path[] = "/tmp/nanoshim-options-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	const char *json = "{\"binary_name\":\"crun\",\"systemd_cgroup\":true}";
+	cr_assert_eq(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+	close(fd);
+	Runtimeoptions__V1__Options in = RUNTIMEOPTIONS__V1__OPTIONS__INIT;
+	in.config_path = path;
+	uint8_t buf[256];
+	size_t len = runtimeoptions__v1__options__pack(&in, buf);
+	Containerd__Runc__V1__Options *o = NULL;
+	struct ttrpc_status st = {0};
+	int rc = bundle_options_decode("runtimeoptions.v1.Options", buf, len, &o, &st);
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", st.message);
+	cr_assert_str_eq(o->binary_name, "crun");
+	cr_assert(o->systemd_cgroup);
+	bundle_options_free(o);
+
+	/* no config_path: defaults; a missing file: an error */
+	in.config_path = "";
+	len = runtimeoptions__v1__options__pack(&in, buf);
+	cr_assert_eq(bundle_options_decode("runtimeoptions.v1.Options", buf, len, &o, &st), 0);
+	cr_assert_str_eq(bundle_options_binary(o), BUNDLE_DEFAULT_RUNTIME);
+	bundle_options_free(o);
+	in.config_path = "/nonexistent/nanoshim.toml";
+	len = runtimeoptions__v1__options__pack(&in, buf);
+	o = NULL;
+	cr_assert_lt(bundle_options_decode("runtimeoptions.v1.Options", buf, len, &o, &st), 0);
+	bundle_options_free(o);
+}
+
+Test(options, no_type_gives_defaults)
+{
+	Containerd__Runc__V1__Options *o = NULL;
+	struct ttrpc_status st = {0};
+	cr_assert_eq(bundle_options_decode(NULL, NULL, 0, &o, &st), 0);
+	cr_assert_not_null(o);
+	cr_assert_str_eq(bundle_options_binary(o), BUNDLE_DEFAULT_RUNTIME);
+	bundle_options_free(o);
+	cr_assert_eq(bundle_options_decode("", NULL, 0, &o, &st), 0);
+	bundle_options_free(o);
+}
+
+Test(options, unknown_type_is_named_and_malformed_bytes_refused)
+{
+	Containerd__Runc__V1__Options *o = NULL;
+	struct ttrpc_status st = {0};
+	cr_assert_eq(bundle_options_decode("example.com/Other", (const uint8_t *)"", 0, &o, &st),
+		     -EINVAL);
+	cr_assert_null(o);
+	cr_assert_not_null(strstr(st.message, "example.com/Other"), "%s", st.message);
+	const uint8_t junk[] = {0xff, 0xff, 0xff};
+	const char *const urls[] = {"containerd.runc.v1.Options", "containerd.linux.runc.CreateOptions",
+				    "runtimeoptions.v1.Options"};
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(bundle_options_decode(urls[i], junk, sizeof(junk), &o, &st), -EBADMSG,
+			     "%s", urls[i]);
+		cr_assert_null(o);
+	}
+}
