@@ -1,6 +1,12 @@
 /* containerd-shim-nano-v2: the shim v2 command line. `start` creates the
  * socket and the serving shim and prints its address; `delete` cleans up
- * after a shim that is gone; no action serves containerd.task.v2.Task. */
+ * after a shim that is gone; no action serves containerd.task.v2.Task.
+ *
+ * `start` puts the socket in /run/containerd/s, as containerd's own shims do,
+ * unless the environment has NANOSHIM_SOCKET_DIR: an absolute directory
+ * (created 0700 if missing) that then holds the socket instead, named the same
+ * way (<dir>/<sha256 of address/namespace/group>). nanoshimd sets it so the
+ * shims it owns never share containerd's socket directory. */
 #include "events.h"
 #include "log.h"
 #include "pio.h"
@@ -50,6 +56,9 @@
 #define SHUTDOWN_EVENTS_WAIT_MS 5000
 /* Go's os.MkdirAll(filepath.Dir(socket), 0600) in containerd's shim.NewSocket */
 #define SOCKET_DIR_MODE 0600
+/* where `start` puts the socket instead, when set (see the top of this file) */
+#define SOCKET_DIR_ENV "NANOSHIM_SOCKET_DIR"
+#define OWN_SOCKET_DIR_MODE 0700
 #define SOCKET_LOCK_WAIT_MS 2000
 
 extern char **environ;
@@ -284,6 +293,29 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
+/* The socket directory `start` uses, in dir (PATH_MAX): SOCKET_DIR_ENV's,
+ * cleaned, or containerd's. *mode: what a missing one is created with. */
+static int socket_dir(char *dir, mode_t *mode)
+{
+	const char *env = getenv(SOCKET_DIR_ENV);
+	if (!env || !env[0]) {
+		snprintf(dir, PATH_MAX, "%s", BUNDLE_SOCKET_DIR);
+		*mode = SOCKET_DIR_MODE;
+		return 0;
+	}
+	if (env[0] != '/') {
+		fprintf(stderr, "%s %s: not an absolute path\n", SOCKET_DIR_ENV, env);
+		return -EINVAL;
+	}
+	if (strlen(env) + 2 > PATH_MAX) {
+		fprintf(stderr, "%s: %s\n", SOCKET_DIR_ENV, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	bundle_path_clean(env, dir);
+	*mode = OWN_SOCKET_DIR_MODE;
+	return 0;
+}
+
 static int write_address(int dirfd, const char *address)
 {
 	return bundle_write_file_atomic(dirfd, BUNDLE_ADDRESS_FILE, address, strlen(address), 0644);
@@ -329,17 +361,26 @@ static int do_start(const struct flags *f)
 		fprintf(stderr, "%s\n", st.message);
 		return 1;
 	}
-	int rc = bundle_socket_address(f->address, f->ns, group, address, sizeof(address));
-	if (rc < 0 || bundle_socket_path(address, path, sizeof(path)) < 0) {
-		fprintf(stderr, "socket address for %s: %s\n", f->id, strerror(-rc));
+	char sdir[PATH_MAX];
+	mode_t sdir_mode;
+	if (socket_dir(sdir, &sdir_mode) < 0)
+		return 1;
+	int rc = bundle_socket_address_in(sdir, f->address, f->ns, group, address, sizeof(address));
+	if (rc < 0 || (rc = bundle_socket_path(address, path, sizeof(path))) < 0) {
+		fprintf(stderr, "socket address for %s in %s: %s\n", f->id, sdir, strerror(-rc));
 		return 1;
 	}
 	/* Nothing of ours is ever reachable by other users, not even between
 	 * bind and chmod: the directory as Go makes it, the socket born 0700. */
 	mode_t old_umask = umask(077);
-	rc = mkdir_p(BUNDLE_SOCKET_DIR, SOCKET_DIR_MODE);
+	rc = mkdir_p(sdir, sdir_mode);
+	struct stat sdir_st;
+	if (rc == 0 && stat(sdir, &sdir_st) < 0)
+		rc = -errno;
+	if (rc == 0 && !S_ISDIR(sdir_st.st_mode))
+		rc = -ENOTDIR;
 	if (rc < 0) {
-		fprintf(stderr, "socket dir %s: %s\n", BUNDLE_SOCKET_DIR, strerror(-rc));
+		fprintf(stderr, "socket dir %s: %s\n", sdir, strerror(-rc));
 		return 1;
 	}
 	int lock = lock_socket_dir(path); /* < 0: on without it, as before it existed */
