@@ -1,0 +1,22 @@
+/* The shim's command line: the flags main.c parses (Go's flag syntax, as
+ * containerd passes them) and the three actions, one file each: start.c
+ * (socket + serving shim, prints the address), delete.c (cleanup after a shim
+ * that is gone), serve.c (the serving shim's loop). */
+#pragma once
+
+#include <stdbool.h>
+
+#define SHIM_NAME "containerd-shim-nano-v2"
+#define SHIM_VERSION "0.1.0"
+
+struct shim_flags {
+	const char *argv0;
+	const char *ns, *id, *address, *publish_binary, *bundle, *socket;
+	bool debug, version;
+	const char *action;
+};
+
+/* Each returns the process's exit code. */
+int shim_start(const struct shim_flags *f);
+int shim_delete(const struct shim_flags *f);
+int shim_serve(const struct shim_flags *f);

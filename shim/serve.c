@@ -1,0 +1,225 @@
+/* The serving shim: containerd.task.v2.Task on the listener `start` handed
+ * it as fd 3 (or on -socket), one loop with the reaper's SIGCHLD and
+ * SIGTERM/SIGINT, shutdown once events and loggers are done, and the heap
+ * trimmed when idle. */
+#include "cli.h"
+#include "events.h"
+#include "log.h"
+#include "pio.h"
+#include "reaper.h"
+#include "shim.h"
+#include "sockdir.h"
+
+#include "bundle/files.h"
+#include "containerd/task/v2/shim.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define SHUTDOWN_EVENTS_WAIT_MS 5000
+
+static char socket_path[128];
+static struct stat socket_st; /* the socket file as we found it at start */
+
+/* Removes our socket file, under the directory lock and while still
+ * listening: a `start` for our group that comes now either shares us (and
+ * finds us gone at its first call, as with Go's shim) or binds anew after the
+ * unlink — never has its fresh socket removed by us. A path that is no longer
+ * the file we served on is left alone. */
+static void remove_socket(void)
+{
+	if (!socket_path[0])
+		return;
+	int lock = shim_socket_lock(socket_path);
+	if (lock < 0)
+		log_warn("lock %s's directory: %s", socket_path, strerror(-lock));
+	struct stat st;
+	if (stat(socket_path, &st) == 0 && st.st_dev == socket_st.st_dev &&
+	    st.st_ino == socket_st.st_ino)
+		unlink(socket_path);
+	if (lock >= 0)
+		close(lock);
+}
+
+static void on_server(struct loop_source *s, int fd, uint32_t events, void *ud)
+{
+	ttrpc_server_dispatch(shim.server);
+}
+
+static struct loop_timer *exit_timer;
+
+static void maybe_exit(void *ud);
+
+static void poll_exit(void *ud)
+{
+	exit_timer = NULL;
+	maybe_exit(ud);
+}
+
+/* After Shutdown (or SIGTERM): wait for queued events and for loggers told
+ * to stop, bounded, then quit. */
+static void maybe_exit(void *ud)
+{
+	static int64_t deadline;
+	if (!deadline)
+		deadline = loop_now_ns() + (int64_t)SHUTDOWN_EVENTS_WAIT_MS * 1000000;
+	bool waiting = !events_idle() || pio_loggers_ending();
+	if (!waiting || loop_now_ns() >= deadline) {
+		pio_kill_loggers();
+		loop_quit(shim.loop, 0);
+		return;
+	}
+	if (!exit_timer)
+		exit_timer = loop_add_timer_ms(shim.loop, 20, poll_exit, NULL);
+}
+
+static void on_signal(struct loop_source *s, int fd, uint32_t events, void *ud)
+{
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %u: shutting down", si.ssi_signo);
+			shim.shutdown_requested = true;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void after_iteration(void *ud);
+
+int shim_serve(const struct shim_flags *f)
+{
+	/* Only 0-2 and the listener (3) are ours; anything else came from
+	 * whoever started containerd and must not leak into containers. */
+	close_range(4, ~0U, 0);
+	shim.ns = f->ns;
+	shim.id = f->id;
+	shim.address = f->address;
+	shim.debug = f->debug;
+	shim.ttrpc_address = getenv("TTRPC_ADDRESS");
+	/* containerd reads this FIFO: our log goes there, never blocking */
+	int logfd = open(BUNDLE_LOG_FILE, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (logfd >= 0) {
+		dup2(logfd, STDERR_FILENO);
+		close(logfd);
+	}
+	const struct log_field fields[] = {{"namespace", f->ns}, {"id", f->id}};
+	if (log_init(f->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, fields, 2) < 0)
+		log_warn("log fields too long: lines go without them");
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* SIGCHLD is blocked with the rest, but read by the reaper's own signalfd */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigdelset(&mask, SIGCHLD);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	shim.loop = loop_new();
+	shim.server = ttrpc_server_new();
+	if (sfd < 0 || !shim.loop || !shim.server) {
+		log_error("init: %s", strerror(errno));
+		return 1;
+	}
+	/* Go's UnixSocketRequireSameUser: the peer's uid and gid are ours */
+	ttrpc_server_set_peer_check(shim.server, TTRPC_PEER_SAME_UID_GID);
+	ttrpc_server_register(shim.server, &containerd__task__v2__task__descriptor,
+			      shim_task_handlers, NULL);
+	int rc;
+	if (f->socket && f->socket[0]) {
+		mode_t old_umask = umask(077); /* no window before its chmod 0600 */
+		rc = ttrpc_server_listen(shim.server, f->socket);
+		umask(old_umask);
+		snprintf(socket_path, sizeof(socket_path), "%s",
+			 strncmp(f->socket, "unix://", 7) == 0 ? f->socket + 7 : f->socket);
+	} else {
+		struct sockaddr_un sa;
+		socklen_t sl = sizeof(sa);
+		if (getsockname(3, (struct sockaddr *)&sa, &sl) == 0 && sa.sun_path[0])
+			snprintf(socket_path, sizeof(socket_path), "%s", sa.sun_path);
+		rc = ttrpc_server_add_listener(shim.server, 3);
+	}
+	if (rc < 0) {
+		log_error("serve: %s", strerror(-rc));
+		return 1;
+	}
+	if (socket_path[0] && stat(socket_path, &socket_st) < 0)
+		socket_path[0] = '\0'; /* not a file we could remove safely */
+	events_init(shim.loop, shim.ttrpc_address, f->ns);
+	struct loop_source *sig_src = loop_add_io(shim.loop, sfd, EPOLLIN, on_signal, NULL);
+	struct loop_source *srv_src =
+		loop_add_io(shim.loop, ttrpc_server_fd(shim.server), EPOLLIN, on_server, NULL);
+	/* its signalfd on the loop, and anything that exited before it existed reaped */
+	shim.reaper = reaper_new(shim.loop);
+	if (!shim.reaper) {
+		log_error("init: reaper: %s", strerror(errno));
+		return 1;
+	}
+	while (!loop_quitting(shim.loop)) {
+		if (loop_iterate(shim.loop, -1) < 0 && errno != EINTR)
+			break;
+		after_iteration(NULL);
+	}
+	loop_io_remove(srv_src);
+	loop_io_remove(sig_src);
+	remove_socket();
+	ttrpc_server_free(shim.server);
+	shim_task_shutdown();
+	events_shutdown();
+	reaper_free(shim.reaper);
+	loop_free(shim.loop);
+	close(sfd);
+	return 0;
+}
+
+/* An idle shim gives the heap pages it no longer uses back to the kernel:
+ * most of a shim's life is waiting, and its footprint is what users count. */
+#define IDLE_TRIM_MS 1000
+static struct loop_timer *trim_timer;
+static bool just_trimmed;
+
+static int64_t last_activity;
+
+static void trim_heap(void *ud)
+{
+	trim_timer = NULL;
+	just_trimmed = true; /* this wake-up is not activity either way */
+	int64_t idle_until = last_activity + (int64_t)IDLE_TRIM_MS * 1000000;
+	if (loop_now_ns() < idle_until) { /* busy since: look again later */
+		trim_timer = loop_add_timer(shim.loop, idle_until, trim_heap, NULL);
+		return;
+	}
+	malloc_trim(0);
+}
+
+static void after_iteration(void *ud)
+{
+	if (shim.shutdown_requested)
+		maybe_exit(NULL);
+	if (just_trimmed) { /* the trim's own wake-up is not activity */
+		just_trimmed = false;
+		return;
+	}
+	last_activity = loop_now_ns();
+	if (!trim_timer)
+		trim_timer = loop_add_timer_ms(shim.loop, IDLE_TRIM_MS, trim_heap, NULL);
+}

@@ -1,0 +1,334 @@
+/* `start`: the shim's socket (under the directory lock), the serving shim
+ * spawned on it in a session of its own, its address printed for containerd
+ * (see cli.h; NANOSHIM_SOCKET_DIR at the top of main.c). */
+#include "cli.h"
+#include "sockdir.h"
+
+#include "bundle/address.h"
+#include "bundle/atomic.h"
+#include "bundle/files.h"
+#include "bundle/options.h"
+#include "bundle/runcopts.h"
+#include "bundle/spec.h"
+#include "containerd/runc/v1/oci.pb-c.h"
+#include "google/protobuf/any.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/close_range.h>
+#include <linux/magic.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define STDIN_MAX (1u << 20)
+/* Go's os.MkdirAll(filepath.Dir(socket), 0600) in containerd's shim.NewSocket */
+#define SOCKET_DIR_MODE 0600
+/* where `start` puts the socket instead, when set (see the top of main.c) */
+#define SOCKET_DIR_ENV "NANOSHIM_SOCKET_DIR"
+#define OWN_SOCKET_DIR_MODE 0700
+
+extern char **environ;
+
+static int read_all(int fd, uint8_t **out, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	uint8_t *b = malloc(cap);
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= STDIN_MAX) {
+				free(b);
+				return -EFBIG;
+			}
+			cap *= 2;
+			uint8_t *nb = realloc(b, cap);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+		}
+		ssize_t r = read(fd, b + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+/* The runc options containerd 1.6 sends on stdin: only shim_cgroup matters
+ * here. Anything that is not an Any of a known options type is ignored. */
+/* Moves pid into cgroup path cg as the Go shim does (cgroups.Load + Add): on a
+ * cgroup2-only host the unified hierarchy; otherwise every mounted v1 hierarchy
+ * in which cg exists (cpu, memory, devices, freezer, ... and name=systemd). */
+static void join_shim_cgroup(const char *cg, pid_t pid)
+{
+	struct statfs sfs;
+	bool unified = statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	if (!mi)
+		return;
+	char line[4096], pidstr[32];
+	snprintf(pidstr, sizeof(pidstr), "%d", (int)pid);
+	while (fgets(line, sizeof(line), mi)) {
+		/* id parent major:minor root MOUNTPOINT options... - FSTYPE source super */
+		char mnt[PATH_MAX], fstype[64];
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		if (strcmp(fstype, unified ? "cgroup2" : "cgroup") != 0)
+			continue;
+		char path[PATH_MAX * 2];
+		snprintf(path, sizeof(path), "%s%s", mnt, cg);
+		struct stat st;
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue; /* not in this hierarchy: Go's Load skips it too */
+		snprintf(path, sizeof(path), "%s%s/cgroup.procs", mnt, cg);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, pidstr, strlen(pidstr)) < 0)
+			fprintf(stderr, "move shim to cgroup %s (%s): %s\n", cg, mnt, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	fclose(mi);
+}
+
+static void apply_shim_cgroup(pid_t daemon)
+{
+	uint8_t *in = NULL;
+	size_t len = 0;
+	if (isatty(STDIN_FILENO) || read_all(STDIN_FILENO, &in, &len) < 0 || len == 0) {
+		free(in);
+		return;
+	}
+	Google__Protobuf__Any *any = google__protobuf__any__unpack(NULL, len, in);
+	free(in);
+	if (!any)
+		return;
+	const char *cg = NULL;
+	Containerd__Runc__V1__Options *o = NULL;
+	struct ttrpc_status st;
+	if (bundle_options_decode(any->type_url, any->value.data, any->value.len, &o, &st) == 0 &&
+	    o->shim_cgroup && o->shim_cgroup[0])
+		cg = o->shim_cgroup;
+	if (cg)
+		join_shim_cgroup(cg, daemon);
+	bundle_options_free(o);
+	google__protobuf__any__free_unpacked(any, NULL);
+}
+
+/* mkdir -p with Go's MkdirAll semantics: missing parents get the same mode. */
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s", path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* The socket directory `start` uses, in dir (PATH_MAX): SOCKET_DIR_ENV's,
+ * cleaned, or containerd's. *mode: what a missing one is created with. */
+static int socket_dir(char *dir, mode_t *mode)
+{
+	const char *env = getenv(SOCKET_DIR_ENV);
+	if (!env || !env[0]) {
+		snprintf(dir, PATH_MAX, "%s", BUNDLE_SOCKET_DIR);
+		*mode = SOCKET_DIR_MODE;
+		return 0;
+	}
+	if (env[0] != '/') {
+		fprintf(stderr, "%s %s: not an absolute path\n", SOCKET_DIR_ENV, env);
+		return -EINVAL;
+	}
+	if (strlen(env) + 2 > PATH_MAX) {
+		fprintf(stderr, "%s: %s\n", SOCKET_DIR_ENV, strerror(ENAMETOOLONG));
+		return -ENAMETOOLONG;
+	}
+	bundle_path_clean(env, dir);
+	*mode = OWN_SOCKET_DIR_MODE;
+	return 0;
+}
+
+static int write_address(int dirfd, const char *address)
+{
+	return bundle_write_file_atomic(dirfd, BUNDLE_ADDRESS_FILE, address, strlen(address), 0644);
+}
+
+static void adjust_oom_score(pid_t daemon)
+{
+	char path[64], buf[32];
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", getppid());
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	int score = atoi(buf) + 1;
+	if (score > 1000)
+		score = 1000;
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", daemon);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "%d", score);
+	if (write(fd, buf, (size_t)n) < 0) {
+		/* not fatal: the shim just keeps containerd's score */
+	}
+	close(fd);
+}
+
+int shim_start(const struct shim_flags *f)
+{
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* the serving shim gets 0-3 only */
+	int dirfd = open(".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	struct ttrpc_status st;
+	char group[256], address[BUNDLE_ADDRESS_MAX + 8], path[128];
+	if (dirfd < 0) {
+		fprintf(stderr, "open bundle: %s\n", strerror(errno));
+		return 1;
+	}
+	if (bundle_group_id(dirfd, f->id, group, sizeof(group), &st) < 0) {
+		fprintf(stderr, "%s\n", st.message);
+		return 1;
+	}
+	char sdir[PATH_MAX];
+	mode_t sdir_mode;
+	if (socket_dir(sdir, &sdir_mode) < 0)
+		return 1;
+	int rc = bundle_socket_address_in(sdir, f->address, f->ns, group, address, sizeof(address));
+	if (rc < 0 || (rc = bundle_socket_path(address, path, sizeof(path))) < 0) {
+		fprintf(stderr, "socket address for %s in %s: %s\n", f->id, sdir, strerror(-rc));
+		return 1;
+	}
+	/* Nothing of ours is ever reachable by other users, not even between
+	 * bind and chmod: the directory as Go makes it, the socket born 0700. */
+	mode_t old_umask = umask(077);
+	rc = mkdir_p(sdir, sdir_mode);
+	struct stat sdir_st;
+	if (rc == 0 && stat(sdir, &sdir_st) < 0)
+		rc = -errno;
+	if (rc == 0 && !S_ISDIR(sdir_st.st_mode))
+		rc = -ENOTDIR;
+	if (rc < 0) {
+		fprintf(stderr, "socket dir %s: %s\n", sdir, strerror(-rc));
+		return 1;
+	}
+	int lock = shim_socket_lock(path); /* < 0: on without it, as before it existed */
+	int lfd = -1, err = 0;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		if (lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		err = errno;
+		if (lfd >= 0)
+			close(lfd);
+		lfd = -1;
+		if (err != EADDRINUSE)
+			break;
+		if (shim_socket_connectable(path)) {
+			/* a shim for this group already serves: share it */
+			if (lock >= 0)
+				close(lock);
+			umask(old_umask);
+			if ((rc = write_address(dirfd, address)) < 0) {
+				fprintf(stderr, "write address: %s\n", strerror(-rc));
+				return 1;
+			}
+			printf("%s", address);
+			return 0;
+		}
+		/* a stale socket of a dead shim: under the lock, no live shim can be
+		 * between its bind and its listen */
+		unlink(path);
+	}
+	if (lfd >= 0 && (chmod(path, 0600) < 0 || listen(lfd, SOMAXCONN) < 0)) {
+		err = errno;
+		close(lfd);
+		unlink(path);
+		lfd = -1;
+	}
+	if (lock >= 0)
+		close(lock);
+	umask(old_umask);
+	if (lfd < 0) {
+		fprintf(stderr, "listen on %s: %s\n", path, strerror(err));
+		return 1;
+	}
+	if ((rc = write_address(dirfd, address)) < 0) {
+		fprintf(stderr, "write address: %s\n", strerror(-rc));
+		unlink(path);
+		return 1;
+	}
+	/* The serving shim: this binary again, the socket as fd 3, its own
+	 * session, stdio on /dev/null so containerd's read of our output ends. */
+	const char *argv[12];
+	int n = 0;
+	argv[n++] = f->argv0; /* how ps shows it; the binary is /proc/self/exe */
+	argv[n++] = "-namespace";
+	argv[n++] = f->ns;
+	argv[n++] = "-id";
+	argv[n++] = f->id;
+	argv[n++] = "-address";
+	argv[n++] = f->address;
+	if (f->debug)
+		argv[n++] = "-debug";
+	argv[n] = NULL;
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, devnull, 1);
+	posix_spawn_file_actions_adddup2(&fa, devnull, 2);
+	posix_spawn_file_actions_adddup2(&fa, lfd, 3);
+	pid_t pid;
+	rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(devnull);
+	close(lfd);
+	if (rc != 0) {
+		fprintf(stderr, "start shim: %s\n", strerror(rc));
+		unlink(path);
+		return 1;
+	}
+	char pidbuf[32];
+	int plen = snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
+	bundle_write_file_atomic(dirfd, BUNDLE_SHIM_PID_FILE, pidbuf, (size_t)plen, 0644);
+	apply_shim_cgroup(pid);
+	adjust_oom_score(pid);
+	close(dirfd);
+	printf("%s", address);
+	return 0;
+}
