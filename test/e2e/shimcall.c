@@ -9,10 +9,11 @@
  * METHOD: a Task method, any case, '_' or '-' ignored (state, Kill, resize_pty, ...).
  * A name the service does not have is still sent, with an empty payload (to see the
  * server refuse it).
- * FIELD=VALUE: fields of the method's request by their proto names: strings as given,
- * bools (true/false/1/0), integers, enums by name or number. A google.protobuf.Any
- * field (exec's spec, update's resources, checkpoint's options) takes VALUE as JSON,
- * or @FILE to read it from FILE; its type URL defaults to the runtime-spec type
+ * FIELD=VALUE: fields of the method's request by their proto names, set by pbjson
+ * (manager/nanoctl/pbjson.h, as `nanoctl shim call` does): strings as given, bools
+ * (true/false/1/0), integers, enums by name or number. A google.protobuf.Any field
+ * (exec's spec, update's resources, checkpoint's options) takes VALUE as JSON, or
+ * @FILE to read it from FILE; its type URL defaults to the runtime-spec type
  * containerd uses for that field and can be set with FIELD.type_url=URL.
  *
  * Output: on success "OK" then the response, one "field=value" line per field (nested
@@ -30,10 +31,10 @@
  * a probe request (an unknown service on stream 0x7fffffff, which every ttrpc server
  * answers) is sent on the same connection, and "open" is printed only when its answer
  * arrives; "closed" on EOF, "timeout" when -t (default 10 s) passes first. */
+#include "pbjson.h"
 #include "ttrpc.h"
 
 #include "containerd/task/v2/shim.pb-c.h"
-#include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "ttrpc/ttrpc.pb-c.h"
@@ -154,35 +155,7 @@ static uint8_t *parse_hex(const char *s, size_t *len)
 	return out;
 }
 
-/* ---- building a request from FIELD=VALUE ------------------------------ */
-
-static const char *default_type_url(const char *field)
-{
-	if (strcmp(field, "spec") == 0)
-		return "types.containerd.io/opencontainers/runtime-spec/1/Process";
-	if (strcmp(field, "resources") == 0)
-		return "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
-	return "";
-}
-
-static bool parse_bool(const char *v)
-{
-	if (!strcmp(v, "true") || !strcmp(v, "1"))
-		return true;
-	if (!strcmp(v, "false") || !strcmp(v, "0"))
-		return false;
-	die("not a bool: %s", v);
-}
-
-static int64_t parse_int(const char *v, int64_t lo, int64_t hi)
-{
-	char *end;
-	errno = 0;
-	long long x = strtoll(v, &end, 0);
-	if (errno || end == v || *end || x < lo || x > hi)
-		die("not an integer in range: %s", v);
-	return x;
-}
+/* ---- arguments ---------------------------------------------------------- */
 
 static uint64_t parse_uint(const char *v, uint64_t hi)
 {
@@ -194,111 +167,6 @@ static uint64_t parse_uint(const char *v, uint64_t hi)
 	if (errno || end == v || *end || x > hi)
 		die("not an unsigned integer in range: %s", v);
 	return x;
-}
-
-static void set_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-	if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset)
-		*(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
-}
-
-static void set_field(ProtobufCMessage *m, const char *name, const char *value)
-{
-	const ProtobufCMessageDescriptor *d = m->descriptor;
-	char fname[256];
-	const char *sub = NULL;
-	snprintf(fname, sizeof(fname), "%s", name);
-	char *dot = strchr(fname, '.');
-	if (dot) {
-		*dot = '\0';
-		sub = dot + 1;
-	}
-	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, fname);
-	if (!f)
-		die("%s has no field %s", d->name, fname);
-	if (f->label == PROTOBUF_C_LABEL_REPEATED)
-		die("field %s is repeated: not supported", fname);
-	void *p = (char *)m + f->offset;
-	if (sub && f->type != PROTOBUF_C_TYPE_MESSAGE)
-		die("field %s has no subfields", fname);
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_STRING:
-		*(char **)p = strdup(value);
-		break;
-	case PROTOBUF_C_TYPE_BYTES: {
-		ProtobufCBinaryData *b = p;
-		size_t n;
-		if (value[0] == '@') {
-			b->data = (uint8_t *)read_file(value + 1, &n);
-		} else {
-			n = strlen(value);
-			b->data = (uint8_t *)strdup(value);
-		}
-		b->len = n;
-		break;
-	}
-	case PROTOBUF_C_TYPE_BOOL:
-		*(protobuf_c_boolean *)p = parse_bool(value);
-		break;
-	case PROTOBUF_C_TYPE_UINT32:
-	case PROTOBUF_C_TYPE_FIXED32:
-		*(uint32_t *)p = (uint32_t)parse_uint(value, UINT32_MAX);
-		break;
-	case PROTOBUF_C_TYPE_INT32:
-	case PROTOBUF_C_TYPE_SINT32:
-	case PROTOBUF_C_TYPE_SFIXED32:
-		*(int32_t *)p = (int32_t)parse_int(value, INT32_MIN, INT32_MAX);
-		break;
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-		*(uint64_t *)p = parse_uint(value, UINT64_MAX);
-		break;
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-		*(int64_t *)p = parse_int(value, INT64_MIN, INT64_MAX);
-		break;
-	case PROTOBUF_C_TYPE_ENUM: {
-		const ProtobufCEnumDescriptor *e = f->descriptor;
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(e, value);
-		*(int *)p = ev ? ev->value : (int)parse_int(value, INT32_MIN, INT32_MAX);
-		break;
-	}
-	case PROTOBUF_C_TYPE_MESSAGE: {
-		const ProtobufCMessageDescriptor *md = f->descriptor;
-		if (md != &google__protobuf__any__descriptor)
-			die("field %s (%s): only google.protobuf.Any message fields are supported", fname,
-			    md->name);
-		Google__Protobuf__Any **ap = p;
-		if (!*ap) {
-			*ap = malloc(sizeof(**ap));
-			if (!*ap)
-				die("out of memory");
-			google__protobuf__any__init(*ap);
-			(*ap)->type_url = strdup(default_type_url(fname));
-		}
-		Google__Protobuf__Any *a = *ap;
-		if (sub && strcmp(sub, "type_url") == 0) {
-			free(a->type_url);
-			a->type_url = strdup(value);
-		} else if (!sub || strcmp(sub, "value") == 0) {
-			size_t n;
-			if (value[0] == '@') {
-				a->value.data = (uint8_t *)read_file(value + 1, &n);
-			} else {
-				n = strlen(value);
-				a->value.data = (uint8_t *)strdup(value);
-			}
-			a->value.len = n;
-		} else {
-			die("field %s.%s: an Any has type_url and value", fname, sub);
-		}
-		break;
-	}
-	default:
-		die("field %s: type not supported", fname);
-	}
-	set_present(m, f);
 }
 
 /* ---- printing a response ------------------------------------------------ */
@@ -689,16 +557,13 @@ int main(int argc, char **argv)
 	if (in == &google__protobuf__empty__descriptor && n_fields > 0)
 		die("%s is not a method of %s: it is sent with an empty payload, without fields",
 		    method, SERVICE);
-	ProtobufCMessage *req = calloc(1, in->sizeof_message);
+	ProtobufCMessage *req = pbjson_new(in);
 	if (!req)
 		die("out of memory");
-	in->message_init(req);
 	for (int i = 0; i < n_fields; i++) {
-		char *eq = strchr(fields[i], '=');
-		if (!eq)
-			die("FIELD=VALUE expected, got %s", fields[i]);
-		*eq = '\0';
-		set_field(req, fields[i], eq + 1);
+		struct pbjson_error err;
+		if (pbjson_set_arg(req, fields[i], &err) < 0)
+			die("%s", err.msg);
 	}
 
 	struct ttrpc_client *c;
