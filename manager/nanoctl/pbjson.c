@@ -489,6 +489,41 @@ int pbjson_gen(yajl_gen g, const ProtobufCMessage *m, struct pbjson_error *err)
 	return gen_message(g, m, 0, err);
 }
 
+/* yajl's beautified output opens an empty object or array on one line and
+ * closes it on another ("{\n\n}"): make those "{}" and "[]", in place. */
+static void collapse_empty(char *s)
+{
+	char *w = s;
+	bool in_str = false;
+	for (const char *r = s; *r;) {
+		char c = *r;
+		if (in_str) {
+			if (c == '\\' && r[1]) {
+				*w++ = *r++;
+			} else if (c == '"') {
+				in_str = false;
+			}
+			*w++ = *r++;
+			continue;
+		}
+		if (c == '"')
+			in_str = true;
+		if (c == '{' || c == '[') {
+			const char *q = r + 1;
+			while (*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r')
+				q++;
+			if (*q == (c == '{' ? '}' : ']')) {
+				*w++ = c;
+				*w++ = *q;
+				r = q + 1;
+				continue;
+			}
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+}
+
 int pbjson_format(const ProtobufCMessage *m, bool pretty, char **out, struct pbjson_error *err)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
@@ -508,6 +543,8 @@ int pbjson_format(const ProtobufCMessage *m, bool pretty, char **out, struct pbj
 		*out = strndup((const char *)buf, len);
 		if (!*out)
 			rc = oom(err);
+		else if (pretty)
+			collapse_empty(*out);
 	}
 	yajl_gen_free(g);
 	return rc;

@@ -413,3 +413,22 @@ Test(pbjson, bad_input_says_which_field_and_why)
 	cr_assert_null(strchr(err.msg, '\n'), "one line: %s", err.msg);
 	protobuf_c_message_free_unpacked(m, NULL);
 }
+
+Test(pbjson, pretty_output)
+{
+	struct pbjson_error err = {""};
+	char *out;
+	Containerd__Task__V2__PidsResponse p = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
+	cr_assert_eq(pbjson_format(&p.base, true, &out, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(out, "{\n  \"processes\": []\n}\n");
+	free(out);
+	Containerd__Task__V2__ShutdownRequest s = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
+	s.id = "{ } [\n]\"{ }";
+	cr_assert_eq(pbjson_format(&s.base, true, &out, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(out, "{\n  \"id\": \"{ } [\\n]\\\"{ }\",\n  \"now\": false\n}\n");
+	free(out);
+	Containerd__Task__V2__ExecProcessResponse e = CONTAINERD__TASK__V2__EXEC_PROCESS_RESPONSE__INIT;
+	cr_assert_eq(pbjson_format(&e.base, true, &out, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(out, "{}\n");
+	free(out);
+}
