@@ -58,6 +58,9 @@ static const char start_usage[] =
 	 "  --debug            pass -debug\n"
 	 "  -h, --help         this text\n"
 	 "\n"
+	 "The shim daemon logs to BUNDLE/log: containerd makes it a FIFO and reads it;\n"
+	 "nanoctl, when there is none, creates a regular file, where the log then stays.\n"
+	 "\n"
 	 "Exit status: 0 with the address on stdout; 1 when the shim's start failed\n"
 	 "(its output, or exit status, in the message).\n";
 
@@ -428,6 +431,24 @@ static int action_failed(const char *what, int status, const char *output)
 
 /* ---- shim start ------------------------------------------------------------- */
 
+/* The shim daemon writes its log to the bundle's `log`, which containerd makes a
+ * FIFO and reads for the shim's lifetime. Nothing would read one once nanoctl
+ * exits (and the Go shim blocks opening a FIFO without a reader, or exits when
+ * there is no `log` at all), so a missing `log` becomes a regular file: the
+ * shim's log is then in it. An existing one is left as it is. */
+static int make_log_file(const char *what, const char *bundle)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/%s", bundle, BUNDLE_LOG_FILE) >= (int)sizeof(path))
+		return nanoctl_err("%s: bundle path too long: %s", what, bundle);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno != EEXIST)
+		return nanoctl_err("%s: create %s: %s", what, path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
 static int cmd_start(int argc, char **argv, const struct nanoctl_global *g)
 {
 	if (wants_help(argc, argv))
@@ -438,7 +459,12 @@ static int cmd_start(int argc, char **argv, const struct nanoctl_global *g)
 		return rc;
 	char what[512];
 	snprintf(what, sizeof(what), "shim start %s", o.id);
-	struct nanoctl_spawn_result r;
+	if (!bundle_dir_ok(what, o.bundle))
+		return NANOCTL_EXIT_FAIL;
+	rc = make_log_file(what, o.bundle);
+	if (rc)
+		return rc;
+	struct nanoctl_spawn_result r = {0};
 	rc = run_action(what, &o, "start", true, &r);
 	if (rc == 0) {
 		if (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) {
@@ -479,7 +505,7 @@ static int cmd_delete(int argc, char **argv, const struct nanoctl_global *g)
 		return rc;
 	char what[512];
 	snprintf(what, sizeof(what), "shim delete %s", o.id);
-	struct nanoctl_spawn_result r;
+	struct nanoctl_spawn_result r = {0};
 	rc = run_action(what, &o, "delete", false, &r);
 	if (rc == 0 && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0)) {
 		rc = action_failed(what, r.status, r.err);
