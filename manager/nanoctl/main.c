@@ -57,9 +57,9 @@ int nanoctl_errc(int rc, const char *fmt, ...)
 	return rc;
 }
 
-int nanoctl_usage(const struct nanoctl_command *cmd)
+int nanoctl_usage(const char *usage)
 {
-	fputs(cmd->usage, stdout);
+	fputs(usage, stdout);
 	return NANOCTL_EXIT_OK;
 }
 

@@ -38,8 +38,8 @@ int nanoctl_run_group(const char *group, const struct nanoctl_command *cmds, siz
  * (or rc for nanoctl_errc), so a handler can `return nanoctl_err(...)`. */
 int nanoctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int nanoctl_errc(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints a command's usage on stdout (for --help) and returns 0. */
-int nanoctl_usage(const struct nanoctl_command *cmd);
+/* Prints a usage text on stdout (for --help) and returns 0. */
+int nanoctl_usage(const char *usage);
 /* The usage error of cmd: "nanoctl: <cmd>: <what>" and a pointer to --help; 1. */
 int nanoctl_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -49,10 +49,12 @@ static const char start_usage[] =
 	 "  --bundle DIR       the task's bundle (config.json, rootfs); required\n"
 	 "  --binary PATH      the shim (default: " SHIM_DEFAULT_BINARY " beside nanoctl,\n"
 	 "                     else on PATH); any shim v2 binary, e.g. containerd-shim-runc-v2\n"
-	 "  -n, --namespace NS namespace (default " SHIM_DEFAULT_NAMESPACE ")\n"
+	 "  -n, --namespace NS namespace (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
 	 "  --address ADDR     where the shim publishes events (-address and TTRPC_ADDRESS;\n"
 	 "                     default " NANOCTL_DEFAULT_ADDRESS "). When nothing listens\n"
-	 "                     there, the shim's events are not delivered: fine by hand.\n"
+	 "                     there, the shim's events are not delivered: fine by hand\n"
+	 "                     (the Go shim then tries each event for 5 s and can take tens of\n"
+	 "                     seconds to exit after Shutdown).\n"
 	 "  --socket-dir DIR   NANOSHIM_SOCKET_DIR=DIR: where " SHIM_DEFAULT_BINARY " puts\n"
 	 "                     its socket (other shims ignore it)\n"
 	 "  --debug            pass -debug\n"
@@ -60,6 +62,7 @@ static const char start_usage[] =
 	 "\n"
 	 "The shim daemon logs to BUNDLE/log: containerd makes it a FIFO and reads it;\n"
 	 "nanoctl, when there is none, creates a regular file, where the log then stays.\n"
+	 "The start action gets no runtime options (stdin is /dev/null).\n"
 	 "\n"
 	 "Exit status: 0 with the address on stdout; 1 when the shim's start failed\n"
 	 "(its output, or exit status, in the message).\n";
@@ -82,7 +85,7 @@ static const char call_usage[] =
 	 "  JSON           the whole request as one JSON object: '{\"id\":\"c1\",\"signal\":9}'\n"
 	 "\n"
 	 "Options:\n"
-	 "  -n, --namespace NS    namespace in the metadata (default " SHIM_DEFAULT_NAMESPACE ")\n"
+	 "  -n, --namespace NS    namespace in the metadata (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
 	 "  -t, --timeout DUR     deadline, sent as timeout_nano (500ms, 2s, 1m, 1.5s;\n"
 	 "                        default none: Wait blocks until the process exits)\n"
 	 "  -h, --help            this text\n"
@@ -106,7 +109,7 @@ static const char delete_usage[] =
 	 "  --bundle DIR       the task's bundle; required\n"
 	 "  --binary PATH      the shim (default: " SHIM_DEFAULT_BINARY " beside nanoctl,\n"
 	 "                     else on PATH)\n"
-	 "  -n, --namespace NS namespace (default " SHIM_DEFAULT_NAMESPACE ")\n"
+	 "  -n, --namespace NS namespace (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
 	 "  --address ADDR     -address and TTRPC_ADDRESS (default " NANOCTL_DEFAULT_ADDRESS ")\n"
 	 "  --debug            pass -debug\n"
 	 "  -h, --help         this text\n"
@@ -127,12 +130,6 @@ static bool wants_help(int argc, char **argv)
 			return true;
 	}
 	return false;
-}
-
-static int print_usage(const char *usage)
-{
-	fputs(usage, stdout);
-	return NANOCTL_EXIT_OK;
 }
 
 /* A copy of s on one line: trimmed, line breaks as "; ". malloc'ed. */
@@ -452,7 +449,7 @@ static int make_log_file(const char *what, const char *bundle)
 static int cmd_start(int argc, char **argv, const struct nanoctl_global *g)
 {
 	if (wants_help(argc, argv))
-		return print_usage(start_usage);
+		return nanoctl_usage(start_usage);
 	struct action_opts o;
 	int rc = parse_action("shim start", argc, argv, true, &o);
 	if (rc)
@@ -498,7 +495,7 @@ static int print_json(const char *what, const ProtobufCMessage *m)
 static int cmd_delete(int argc, char **argv, const struct nanoctl_global *g)
 {
 	if (wants_help(argc, argv))
-		return print_usage(delete_usage);
+		return nanoctl_usage(delete_usage);
 	struct action_opts o;
 	int rc = parse_action("shim delete", argc, argv, false, &o);
 	if (rc)
@@ -582,7 +579,7 @@ static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 		{0},
 	};
 	if (wants_help(argc, argv))
-		return print_usage(call_usage);
+		return nanoctl_usage(call_usage);
 	const char *ns = SHIM_DEFAULT_NAMESPACE;
 	int64_t timeout_ns = 0;
 	int c;
