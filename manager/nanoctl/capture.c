@@ -24,7 +24,7 @@ static int64_t now_ms(void)
 }
 
 static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
 {
 	va_list ap;
@@ -71,8 +71,8 @@ static void kill_and_reap(pid_t pid)
 		;
 }
 
-int nanoctl_spawn_sync(const struct nanoctl_spawn *s, struct nanoctl_spawn_result *r,
-		       char *errbuf, size_t errlen)
+int nanoctl_spawn_sync(const struct nanoctl_spawn *s, struct nanoctl_spawn_result *r, char *errbuf,
+                       size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	int outp[2], errp[2] = {-1, -1};
@@ -100,7 +100,7 @@ int nanoctl_spawn_sync(const struct nanoctl_spawn *s, struct nanoctl_spawn_resul
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setpgroup(&at, 0); /* its own group, as containerd starts shims */
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					      POSIX_SPAWN_SETSIGDEF);
+	                                  POSIX_SPAWN_SETSIGDEF);
 	pid_t pid;
 	int rc = posix_spawn(&pid, s->argv[0], &fa, &at, s->argv, s->envp);
 	posix_spawn_file_actions_destroy(&fa);
@@ -143,8 +143,8 @@ int nanoctl_spawn_sync(const struct nanoctl_spawn *s, struct nanoctl_spawn_resul
 			int cr = capture_read(&caps[which[k]]);
 			if (cr < 0) {
 				ret = fail(errbuf, errlen, cr, "output of %s: %s", s->argv[0],
-					   cr == -EFBIG ? "more than the bound of 1 MiB"
-							: strerror(-cr));
+				           cr == -EFBIG ? "more than the bound of 1 MiB"
+				                        : strerror(-cr));
 				break;
 			}
 		}
@@ -173,15 +173,15 @@ int nanoctl_spawn_sync(const struct nanoctl_spawn *s, struct nanoctl_spawn_resul
 		if (now_ms() >= deadline) {
 			kill_and_reap(pid);
 			return fail(errbuf, errlen, -ETIMEDOUT, "%s did not finish within %d ms",
-				    s->argv[0], s->timeout_ms);
+			            s->argv[0], s->timeout_ms);
 		}
 		usleep(5000);
 	}
 	if (ret == -ETIMEDOUT)
 		return fail(errbuf, errlen, ret,
-			    "%s exited, but its output stayed open for %d ms: a process it "
-			    "started keeps its stdout or stderr",
-			    s->argv[0], s->timeout_ms);
+		            "%s exited, but its output stayed open for %d ms: a process it "
+		            "started keeps its stdout or stderr",
+		            s->argv[0], s->timeout_ms);
 	return ret;
 }
 

@@ -11,16 +11,16 @@
 struct nanoctl_spawn {
 	char *const *argv; /* argv[0]: a path */
 	char *const *envp;
-	const char *cwd;   /* NULL: ours */
-	bool combined;	   /* stderr into the same capture as stdout */
-	int timeout_ms;	   /* for both exit and EOF; the child is killed past it */
+	const char *cwd; /* NULL: ours */
+	bool combined;   /* stderr into the same capture as stdout */
+	int timeout_ms;  /* for both exit and EOF; the child is killed past it */
 };
 
 struct nanoctl_spawn_result {
-	int status;	/* as from waitpid */
-	char *out;	/* stdout (+ stderr when combined), NUL-terminated, malloc'ed */
+	int status; /* as from waitpid */
+	char *out;  /* stdout (+ stderr when combined), NUL-terminated, malloc'ed */
 	size_t out_len;
-	char *err;	/* stderr when not combined, NUL-terminated, malloc'ed */
+	char *err; /* stderr when not combined, NUL-terminated, malloc'ed */
 	size_t err_len;
 };
 
@@ -30,6 +30,6 @@ struct nanoctl_spawn_result {
  * output beyond NANOCTL_SPAWN_OUTPUT_MAX, or the deadline passed (-ETIMEDOUT;
  * also when the program exited but something it started still holds the
  * output open). */
-int nanoctl_spawn_sync(const struct nanoctl_spawn *s, struct nanoctl_spawn_result *r,
-		       char *errbuf, size_t errlen);
+int nanoctl_spawn_sync(const struct nanoctl_spawn *s, struct nanoctl_spawn_result *r, char *errbuf,
+                       size_t errlen);
 void nanoctl_spawn_result_free(struct nanoctl_spawn_result *r);

@@ -11,9 +11,8 @@ static const struct {
 	const char *name;
 	int64_t ns;
 } units[] = {
-	{"ns", 1},		{"us", 1000},	     {"\xc2\xb5s", 1000}, /* µs */
-	{"ms", 1000000},	{"s", 1000000000LL}, {"m", 60000000000LL},
-	{"h", 3600000000000LL},
+    {"ns", 1},       {"us", 1000},        {"\xc2\xb5s", 1000}, /* µs */
+    {"ms", 1000000}, {"s", 1000000000LL}, {"m", 60000000000LL}, {"h", 3600000000000LL},
 };
 
 int nanoctl_parse_duration(const char *s, int64_t *ns)

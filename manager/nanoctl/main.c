@@ -15,22 +15,22 @@
 
 /* One line per command group. */
 static const struct nanoctl_command *const commands[] = {
-	&nanoctl_shim_command,
+    &nanoctl_shim_command,
 };
 
 static const char main_usage[] =
-	"usage: nanoctl [--address SOCK] COMMAND [ARGS...]\n"
-	"       nanoctl --version | --help\n"
-	"\n"
-	"The command line of nanoshimd, nanoshim's manager, and a by-hand tool for\n"
-	"containerd shim v2 binaries.\n"
-	"\n"
-	"Options:\n"
-	"  --address SOCK  nanoshimd's socket (default " NANOCTL_DEFAULT_ADDRESS ")\n"
-	"  -h, --help      this text; COMMAND --help for a command's\n"
-	"  --version       nanoctl's version\n"
-	"\n"
-	"Commands:\n";
+    "usage: nanoctl [--address SOCK] COMMAND [ARGS...]\n"
+    "       nanoctl --version | --help\n"
+    "\n"
+    "The command line of nanoshimd, nanoshim's manager, and a by-hand tool for\n"
+    "containerd shim v2 binaries.\n"
+    "\n"
+    "Options:\n"
+    "  --address SOCK  nanoshimd's socket (default " NANOCTL_DEFAULT_ADDRESS ")\n"
+    "  -h, --help      this text; COMMAND --help for a command's\n"
+    "  --version       nanoctl's version\n"
+    "\n"
+    "Commands:\n";
 
 static void vreport(const char *fmt, va_list ap)
 {
@@ -81,7 +81,7 @@ static void list_commands(FILE *out, const struct nanoctl_command *const *cmds, 
 }
 
 int nanoctl_run_group(const char *group, const struct nanoctl_command *cmds, size_t n, int argc,
-		      char **argv, const struct nanoctl_global *g)
+                      char **argv, const struct nanoctl_global *g)
 {
 	const char *name = argc > 1 ? argv[1] : NULL;
 	if (name && (!strcmp(name, "-h") || !strcmp(name, "--help") || !strcmp(name, "help"))) {
@@ -95,7 +95,7 @@ int nanoctl_run_group(const char *group, const struct nanoctl_command *cmds, siz
 		if (strcmp(cmds[i].name, name) == 0)
 			return cmds[i].fn(argc - 1, argv + 1, g);
 	fprintf(stderr, "nanoctl: %s: %s%s%s; one of:", group, name ? "unknown command \"" : "",
-		name ? name : "a command is needed", name ? "\"" : "");
+	        name ? name : "a command is needed", name ? "\"" : "");
 	for (size_t i = 0; i < n; i++)
 		fprintf(stderr, " %s", cmds[i].name);
 	fputc('\n', stderr);
@@ -105,10 +105,10 @@ int nanoctl_run_group(const char *group, const struct nanoctl_command *cmds, siz
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"address", required_argument, NULL, 'a'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{0},
+	    {"address", required_argument, NULL, 'a'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
 	};
 	struct nanoctl_global g = {.address = NANOCTL_DEFAULT_ADDRESS, .argv0 = argv[0]};
 	const size_t n = sizeof(commands) / sizeof(commands[0]);

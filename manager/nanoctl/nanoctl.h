@@ -16,7 +16,7 @@ struct nanoctl_global {
 /* Exit statuses every command uses. */
 enum {
 	NANOCTL_EXIT_OK = 0,
-	NANOCTL_EXIT_FAIL = 1,	  /* the operation failed, or bad arguments */
+	NANOCTL_EXIT_FAIL = 1,    /* the operation failed, or bad arguments */
 	NANOCTL_EXIT_CONNECT = 2, /* the peer could not be reached */
 };
 
@@ -32,7 +32,7 @@ struct nanoctl_command {
 /* Runs the subcommand argv[1] of group argv[0] from cmds (n entries), or lists
  * them for --help/-h (exit 0) or a missing/unknown name (exit 1). */
 int nanoctl_run_group(const char *group, const struct nanoctl_command *cmds, size_t n, int argc,
-		      char **argv, const struct nanoctl_global *g);
+                      char **argv, const struct nanoctl_global *g);
 
 /* "nanoctl: " + the formatted text + "\n" on stderr; returns NANOCTL_EXIT_FAIL
  * (or rc for nanoctl_errc), so a handler can `return nanoctl_err(...)`. */

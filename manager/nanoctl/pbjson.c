@@ -24,7 +24,7 @@
 #include <yajl/yajl_tree.h>
 
 static int fail(struct pbjson_error *err, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static int fail(struct pbjson_error *err, int rc, const char *fmt, ...)
 {
 	if (err) {
@@ -228,12 +228,11 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 }
 
 #define TS_MIN_SECONDS (-62135596800LL) /* 0001-01-01T00:00:00Z */
-#define TS_MAX_SECONDS 253402300799LL	/* 9999-12-31T23:59:59Z */
+#define TS_MAX_SECONDS 253402300799LL   /* 9999-12-31T23:59:59Z */
 
 int pbjson_format_timestamp(int64_t seconds, int32_t nanos, char *buf, size_t len)
 {
-	if (seconds < TS_MIN_SECONDS || seconds > TS_MAX_SECONDS || nanos < 0 ||
-	    nanos > 999999999)
+	if (seconds < TS_MIN_SECONDS || seconds > TS_MAX_SECONDS || nanos < 0 || nanos > 999999999)
 		return -ERANGE;
 	int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
 	int64_t sod = seconds - days * 86400;
@@ -248,7 +247,7 @@ int pbjson_format_timestamp(int64_t seconds, int32_t nanos, char *buf, size_t le
 	else if (nanos)
 		snprintf(frac, sizeof(frac), ".%09d", nanos);
 	int n = snprintf(buf, len, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d%sZ", y, mo, d,
-			 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), frac);
+	                 (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), frac);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
@@ -312,13 +311,13 @@ int pbjson_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos)
 	} else {
 		return -EINVAL;
 	}
-	if (*p || y < 1 || mo < 1 || mo > 12 || d < 1 || (unsigned)d > mdays[mo - 1] ||
-	    h > 23 || mi > 59 || sec > 60)
+	if (*p || y < 1 || mo < 1 || mo > 12 || d < 1 || (unsigned)d > mdays[mo - 1] || h > 23 ||
+	    mi > 59 || sec > 60)
 		return -EINVAL;
 	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
 		return -EINVAL;
 	int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-		    (sec == 60 ? 59 : sec) - off;
+	            (sec == 60 ? 59 : sec) - off;
 	if (t < TS_MIN_SECONDS || t > TS_MAX_SECONDS)
 		return -ERANGE;
 	*seconds = t;
@@ -351,8 +350,7 @@ static int gen_bytes(yajl_gen g, const ProtobufCBinaryData *b, struct pbjson_err
 	return rc;
 }
 
-static int gen_message(yajl_gen g, const ProtobufCMessage *m, int depth,
-		       struct pbjson_error *err);
+static int gen_message(yajl_gen g, const ProtobufCMessage *m, int depth, struct pbjson_error *err);
 
 static int gen_u64(yajl_gen g, uint64_t v, struct pbjson_error *err)
 {
@@ -371,7 +369,7 @@ static int gen_double(yajl_gen g, double v, struct pbjson_error *err)
 }
 
 static int gen_value(yajl_gen g, const ProtobufCFieldDescriptor *f, const void *p, int depth,
-		     struct pbjson_error *err)
+                     struct pbjson_error *err)
 {
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING:
@@ -400,7 +398,8 @@ static int gen_value(yajl_gen g, const ProtobufCFieldDescriptor *f, const void *
 		return gen_double(g, *(const double *)p, err);
 	case PROTOBUF_C_TYPE_ENUM: {
 		int v = *(const int *)p;
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
+		const ProtobufCEnumValue *ev =
+		    protobuf_c_enum_descriptor_get_value(f->descriptor, v);
 		return ev ? gen_str(g, ev->name, err) : gen_check(yajl_gen_integer(g, v), err);
 	}
 	case PROTOBUF_C_TYPE_MESSAGE: {
@@ -415,10 +414,10 @@ static int gen_value(yajl_gen g, const ProtobufCFieldDescriptor *f, const void *
 
 /* A map's entries as one object; keys of any scalar type as strings. */
 static int gen_map(yajl_gen g, const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m,
-		   int depth, struct pbjson_error *err)
+                   int depth, struct pbjson_error *err)
 {
 	size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
-	ProtobufCMessage *const *entries = *(ProtobufCMessage **const *)field_ptr(m, f);
+	ProtobufCMessage *const *entries = *(ProtobufCMessage * *const *)field_ptr(m, f);
 	const ProtobufCMessageDescriptor *ed = f->descriptor;
 	int rc = gen_check(yajl_gen_map_open(g), err);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -444,8 +443,7 @@ static int gen_map(yajl_gen g, const ProtobufCFieldDescriptor *f, const Protobuf
 	return rc ? rc : gen_check(yajl_gen_map_close(g), err);
 }
 
-static int gen_message(yajl_gen g, const ProtobufCMessage *m, int depth,
-		       struct pbjson_error *err)
+static int gen_message(yajl_gen g, const ProtobufCMessage *m, int depth, struct pbjson_error *err)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	if (depth > PBJSON_DEPTH_MAX)
@@ -562,7 +560,7 @@ const char *pbjson_default_type_url(const char *field)
 }
 
 static int read_file(const char *path, uint8_t **out, size_t *len, const char *what,
-		     struct pbjson_error *err)
+                     struct pbjson_error *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -587,7 +585,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len, const char *w
 		n += (size_t)r;
 		if (n > PBJSON_FILE_MAX) {
 			rc = fail(err, -EFBIG, "%s: %s: larger than %u bytes", what, path,
-				  PBJSON_FILE_MAX);
+			          PBJSON_FILE_MAX);
 			break;
 		}
 		if (n == cap) {
@@ -611,7 +609,7 @@ static int read_file(const char *path, uint8_t **out, size_t *len, const char *w
 
 /* raw text, or @FILE */
 static int set_bytes_arg(ProtobufCBinaryData *b, const char *value, const char *path,
-			 struct pbjson_error *err)
+                         struct pbjson_error *err)
 {
 	uint8_t *data = NULL;
 	size_t n = 0;
@@ -632,28 +630,29 @@ static int set_bytes_arg(ProtobufCBinaryData *b, const char *value, const char *
 }
 
 static int parse_int(const char *v, int64_t lo, int64_t hi, int64_t *out, const char *path,
-		     struct pbjson_error *err)
+                     struct pbjson_error *err)
 {
 	char *end;
 	errno = 0;
 	long long x = strtoll(v, &end, 0);
 	if (errno || end == v || *end || isspace((unsigned char)*v) || x < lo || x > hi)
-		return fail(err, -EINVAL, "field %s: not an integer in [%" PRId64 ", %" PRId64 "]: \"%s\"",
-			    path, lo, hi, v);
+		return fail(err, -EINVAL,
+		            "field %s: not an integer in [%" PRId64 ", %" PRId64 "]: \"%s\"", path,
+		            lo, hi, v);
 	*out = x;
 	return 0;
 }
 
 static int parse_uint(const char *v, uint64_t hi, uint64_t *out, const char *path,
-		      struct pbjson_error *err)
+                      struct pbjson_error *err)
 {
 	char *end;
 	errno = 0;
 	unsigned long long x = *v == '-' || isspace((unsigned char)*v) ? 0 : strtoull(v, &end, 0);
 	if (*v == '-' || isspace((unsigned char)*v) || errno || end == v || *end || x > hi)
 		return fail(err, -EINVAL,
-			    "field %s: not an unsigned integer in [0, %" PRIu64 "]: \"%s\"", path, hi,
-			    v);
+		            "field %s: not an unsigned integer in [0, %" PRIu64 "]: \"%s\"", path,
+		            hi, v);
 	*out = x;
 	return 0;
 }
@@ -676,7 +675,7 @@ enum src {
 
 /* A scalar field (or one element of a repeated one) at p, from text. */
 static int set_scalar(const ProtobufCFieldDescriptor *f, void *p, const char *v, enum src src,
-		      const char *path, struct pbjson_error *err)
+                      const char *path, struct pbjson_error *err)
 {
 	int64_t i;
 	uint64_t u;
@@ -716,8 +715,8 @@ static int set_scalar(const ProtobufCFieldDescriptor *f, void *p, const char *v,
 		else if (!strcmp(v, "false") || !strcmp(v, "0"))
 			*(protobuf_c_boolean *)p = 0;
 		else
-			return fail(err, -EINVAL, "field %s: not a bool (true, false, 1, 0): \"%s\"",
-				    path, v);
+			return fail(err, -EINVAL,
+			            "field %s: not a bool (true, false, 1, 0): \"%s\"", path, v);
 		return 0;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
@@ -767,9 +766,9 @@ static int set_scalar(const ProtobufCFieldDescriptor *f, void *p, const char *v,
 			size_t off = 0;
 			for (unsigned k = 0; k < e->n_values && off < sizeof(names); k++)
 				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
-							k ? ", " : "", e->values[k].name);
-			return fail(err, -EINVAL, "field %s: \"%s\" is not a value of %s (%s)", path, v,
-				    e->name, names);
+				                        k ? ", " : "", e->values[k].name);
+			return fail(err, -EINVAL, "field %s: \"%s\" is not a value of %s (%s)",
+			            path, v, e->name, names);
 		}
 		*(int *)p = ev->value;
 		return 0;
@@ -783,9 +782,9 @@ static int set_scalar(const ProtobufCFieldDescriptor *f, void *p, const char *v,
 /* ---- input: JSON trees ------------------------------------------------------------- */
 
 static int set_from_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, yajl_val v,
-			 const char *path, int depth, struct pbjson_error *err);
+                         const char *path, int depth, struct pbjson_error *err);
 static int message_from_json(ProtobufCMessage *m, yajl_val v, const char *path, int depth,
-			     struct pbjson_error *err);
+                             struct pbjson_error *err);
 
 static const char *json_kind(yajl_val v)
 {
@@ -803,8 +802,7 @@ static const char *json_kind(yajl_val v)
 }
 
 /* A JSON tree back to text (an Any's value given as JSON). */
-static int gen_tree(yajl_gen g, yajl_val v, int depth, const char *path,
-		    struct pbjson_error *err)
+static int gen_tree(yajl_gen g, yajl_val v, int depth, const char *path, struct pbjson_error *err)
 {
 	if (depth > PBJSON_DEPTH_MAX)
 		return fail(err, -ELOOP, "field %s: nested deeper than %d", path, PBJSON_DEPTH_MAX);
@@ -814,7 +812,7 @@ static int gen_tree(yajl_gen g, yajl_val v, int depth, const char *path,
 		return gen_str(g, YAJL_GET_STRING(v), err);
 	case yajl_t_number:
 		return gen_check(yajl_gen_number(g, YAJL_GET_NUMBER(v), strlen(YAJL_GET_NUMBER(v))),
-				 err);
+		                 err);
 	case yajl_t_true:
 	case yajl_t_false:
 		return gen_check(yajl_gen_bool(g, YAJL_IS_TRUE(v)), err);
@@ -837,7 +835,7 @@ static int gen_tree(yajl_gen g, yajl_val v, int depth, const char *path,
 }
 
 static int tree_text(yajl_val v, const char *path, uint8_t **out, size_t *len,
-		     struct pbjson_error *err)
+                     struct pbjson_error *err)
 {
 	yajl_gen g = yajl_gen_alloc(NULL);
 	if (!g)
@@ -871,8 +869,8 @@ static yajl_val object_get(yajl_val obj, const char *key)
 
 /* An Any from JSON: {"type_url": U, "value": base64 | JSON value}, or any other
  * object/array: the value itself, as JSON text, with the field's default URL. */
-static int any_from_json(Google__Protobuf__Any *a, yajl_val v, const char *field,
-			 const char *path, struct pbjson_error *err)
+static int any_from_json(Google__Protobuf__Any *a, yajl_val v, const char *field, const char *path,
+                         struct pbjson_error *err)
 {
 	bool wrapped = false;
 	if (YAJL_IS_OBJECT(v) && v->u.object.len > 0) {
@@ -884,13 +882,14 @@ static int any_from_json(Google__Protobuf__Any *a, yajl_val v, const char *field
 	}
 	if (!YAJL_IS_OBJECT(v) && !YAJL_IS_ARRAY(v))
 		return fail(err, -EINVAL,
-			    "field %s: an Any is {\"type_url\": ..., \"value\": base64} or a JSON "
-			    "object or array, not %s",
-			    path, json_kind(v));
+		            "field %s: an Any is {\"type_url\": ..., \"value\": base64} or a JSON "
+		            "object or array, not %s",
+		            path, json_kind(v));
 	yajl_val url = wrapped ? object_get(v, "type_url") : NULL;
 	yajl_val val = wrapped ? object_get(v, "value") : v;
 	if (url && !YAJL_IS_STRING(url))
-		return fail(err, -EINVAL, "field %s.type_url: a string, not %s", path, json_kind(url));
+		return fail(err, -EINVAL, "field %s.type_url: a string, not %s", path,
+		            json_kind(url));
 	const char *usrc = url ? YAJL_GET_STRING(url) : NULL;
 	if (!usrc)
 		usrc = a->type_url && *a->type_url ? a->type_url : pbjson_default_type_url(field);
@@ -925,24 +924,25 @@ static int any_from_json(Google__Protobuf__Any *a, yajl_val v, const char *field
 }
 
 static int timestamp_from_json(Google__Protobuf__Timestamp *ts, yajl_val v, const char *path,
-			       int depth, struct pbjson_error *err)
+                               int depth, struct pbjson_error *err)
 {
 	if (YAJL_IS_STRING(v)) {
 		int rc = pbjson_parse_timestamp(YAJL_GET_STRING(v), &ts->seconds, &ts->nanos);
 		if (rc)
-			return fail(err, rc, "field %s: not an RFC 3339 time in years 0001-9999: \"%s\"",
-				    path, YAJL_GET_STRING(v));
+			return fail(err, rc,
+			            "field %s: not an RFC 3339 time in years 0001-9999: \"%s\"",
+			            path, YAJL_GET_STRING(v));
 		return 0;
 	}
 	if (YAJL_IS_OBJECT(v))
 		return message_from_json(&ts->base, v, path, depth + 1, err);
 	return fail(err, -EINVAL, "field %s: a Timestamp is an RFC 3339 string, not %s", path,
-		    json_kind(v));
+	            json_kind(v));
 }
 
 /* A message field: allocates it when unset. */
 static ProtobufCMessage *sub_message(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
-				     struct pbjson_error *err)
+                                     struct pbjson_error *err)
 {
 	ProtobufCMessage **sp = field_ptr(m, f);
 	if (!*sp) {
@@ -955,8 +955,8 @@ static ProtobufCMessage *sub_message(ProtobufCMessage *m, const ProtobufCFieldDe
 
 /* One value into p: an element of a repeated field or the field itself. For a
  * message, p points at the message pointer. */
-static int value_from_json(const ProtobufCFieldDescriptor *f, void *p, yajl_val v,
-			   const char *path, int depth, struct pbjson_error *err)
+static int value_from_json(const ProtobufCFieldDescriptor *f, void *p, yajl_val v, const char *path,
+                           int depth, struct pbjson_error *err)
 {
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
 		ProtobufCMessage **sp = p;
@@ -996,18 +996,19 @@ static int value_from_json(const ProtobufCFieldDescriptor *f, void *p, yajl_val 
 		break;
 	}
 	if (!ok)
-		return fail(err, -EINVAL, "field %s: %s expected, not %s", path, want, json_kind(v));
+		return fail(err, -EINVAL, "field %s: %s expected, not %s", path, want,
+		            json_kind(v));
 	if (!text)
 		text = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : YAJL_GET_NUMBER(v);
 	return set_scalar(f, p, text, SRC_JSON, path, err);
 }
 
 static int map_from_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, yajl_val v,
-			 const char *path, int depth, struct pbjson_error *err)
+                         const char *path, int depth, struct pbjson_error *err)
 {
 	if (!YAJL_IS_OBJECT(v))
 		return fail(err, -EINVAL, "field %s: a map is a JSON object, not %s", path,
-			    json_kind(v));
+		            json_kind(v));
 	const ProtobufCMessageDescriptor *ed = f->descriptor;
 	for (size_t i = 0; i < v->u.object.len; i++) {
 		char sub[PBJSON_NAME_MAX];
@@ -1016,10 +1017,10 @@ static int map_from_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		if (!slot || !(*slot = pbjson_new(ed)))
 			return oom(err);
 		int rc = set_scalar(&ed->fields[0], field_ptr(*slot, &ed->fields[0]),
-				    v->u.object.keys[i], SRC_JSON, sub, err);
+		                    v->u.object.keys[i], SRC_JSON, sub, err);
 		if (rc == 0)
 			rc = value_from_json(&ed->fields[1], field_ptr(*slot, &ed->fields[1]),
-					     v->u.object.values[i], sub, depth + 1, err);
+			                     v->u.object.values[i], sub, depth + 1, err);
 		if (rc)
 			return rc;
 	}
@@ -1027,7 +1028,7 @@ static int map_from_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 }
 
 static int set_from_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, yajl_val v,
-			 const char *path, int depth, struct pbjson_error *err)
+                         const char *path, int depth, struct pbjson_error *err)
 {
 	if (depth > PBJSON_DEPTH_MAX)
 		return fail(err, -ELOOP, "field %s: nested deeper than %d", path, PBJSON_DEPTH_MAX);
@@ -1037,8 +1038,8 @@ static int set_from_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		return map_from_json(m, f, v, path, depth, err);
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		if (!YAJL_IS_ARRAY(v))
-			return fail(err, -EINVAL, "field %s: repeated, so a JSON array, not %s", path,
-				    json_kind(v));
+			return fail(err, -EINVAL, "field %s: repeated, so a JSON array, not %s",
+			            path, json_kind(v));
 		for (size_t i = 0; i < v->u.array.len; i++) {
 			char sub[PBJSON_NAME_MAX];
 			snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
@@ -1058,20 +1059,20 @@ static int set_from_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 }
 
 static int message_from_json(ProtobufCMessage *m, yajl_val v, const char *path, int depth,
-			     struct pbjson_error *err)
+                             struct pbjson_error *err)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	if (depth > PBJSON_DEPTH_MAX)
 		return fail(err, -ELOOP, "%s: nested deeper than %d", *path ? path : d->name,
-			    PBJSON_DEPTH_MAX);
+		            PBJSON_DEPTH_MAX);
 	if (!YAJL_IS_OBJECT(v))
 		return fail(err, -EINVAL, "%s%s%s: a JSON object expected, not %s",
-			    *path ? "field " : "", *path ? path : d->name, *path ? "" : "",
-			    json_kind(v));
+		            *path ? "field " : "", *path ? path : d->name, *path ? "" : "",
+		            json_kind(v));
 	for (size_t i = 0; i < v->u.object.len; i++) {
 		const char *key = v->u.object.keys[i];
 		const ProtobufCFieldDescriptor *f =
-			protobuf_c_message_descriptor_get_field_by_name(d, key);
+		    protobuf_c_message_descriptor_get_field_by_name(d, key);
 		if (!f)
 			return fail(err, -EINVAL, "%s has no field \"%s\"", d->name, key);
 		char sub[PBJSON_NAME_MAX];
@@ -1083,8 +1084,7 @@ static int message_from_json(ProtobufCMessage *m, yajl_val v, const char *path, 
 	return 0;
 }
 
-static int parse_tree(const char *json, yajl_val *out, const char *what,
-		      struct pbjson_error *err)
+static int parse_tree(const char *json, yajl_val *out, const char *what, struct pbjson_error *err)
 {
 	char ebuf[256] = "";
 	*out = yajl_tree_parse(json, ebuf, sizeof(ebuf));
@@ -1113,7 +1113,7 @@ int pbjson_parse(ProtobufCMessage *m, const char *json, struct pbjson_error *err
 
 /* A whole message field from a JSON text (an argument, or a repeated element). */
 static int set_json_arg(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, void *p,
-			const char *value, const char *path, struct pbjson_error *err)
+                        const char *value, const char *path, struct pbjson_error *err)
 {
 	yajl_val v;
 	int rc = parse_tree(value, &v, path, err);
@@ -1125,7 +1125,7 @@ static int set_json_arg(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, 
 }
 
 static int set_any_arg(Google__Protobuf__Any *a, const char *field, const char *sub,
-		       const char *value, const char *path, struct pbjson_error *err)
+                       const char *value, const char *path, struct pbjson_error *err)
 {
 	if (!a->type_url || a->type_url == protobuf_c_empty_string || !*a->type_url) {
 		char *u = strdup(pbjson_default_type_url(field));
@@ -1149,14 +1149,15 @@ static int set_any_arg(Google__Protobuf__Any *a, const char *field, const char *
 }
 
 static int set_path(ProtobufCMessage *m, const char *name, const char *value, const char *prefix,
-		    int depth, struct pbjson_error *err)
+                    int depth, struct pbjson_error *err)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	char fname[PBJSON_NAME_MAX], path[PBJSON_NAME_MAX];
 	if (depth > PBJSON_DEPTH_MAX)
 		return fail(err, -ELOOP, "field %s: nested deeper than %d", name, PBJSON_DEPTH_MAX);
 	if (strlen(name) >= sizeof(fname))
-		return fail(err, -ENAMETOOLONG, "field name longer than %d bytes", PBJSON_NAME_MAX - 1);
+		return fail(err, -ENAMETOOLONG, "field name longer than %d bytes",
+		            PBJSON_NAME_MAX - 1);
 	strcpy(fname, name);
 	char *dot = strchr(fname, '.');
 	const char *sub = NULL;
@@ -1165,7 +1166,8 @@ static int set_path(ProtobufCMessage *m, const char *name, const char *value, co
 		sub = dot + 1;
 	}
 	snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", fname);
-	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, fname);
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(d, fname);
 	if (!f)
 		return fail(err, -EINVAL, "%s has no field \"%s\"", d->name, fname);
 
@@ -1187,23 +1189,23 @@ static int set_path(ProtobufCMessage *m, const char *name, const char *value, co
 		if (!slot || !(*slot = pbjson_new(ed)))
 			return oom(err);
 		int rc = set_scalar(&ed->fields[0], field_ptr(*slot, &ed->fields[0]), sub, SRC_ARG,
-				    kpath, err);
+		                    kpath, err);
 		if (rc)
 			return rc;
 		if (ed->fields[1].type == PROTOBUF_C_TYPE_MESSAGE)
 			return set_json_arg(*slot, &ed->fields[1], field_ptr(*slot, &ed->fields[1]),
-					    value, kpath, err);
+			                    value, kpath, err);
 		return set_scalar(&ed->fields[1], field_ptr(*slot, &ed->fields[1]), value, SRC_ARG,
-				  kpath, err);
+		                  kpath, err);
 	}
 	if (f->type != PROTOBUF_C_TYPE_MESSAGE && sub)
 		return fail(err, -EINVAL, "field %s has no subfields", path);
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 		if (sub)
 			return fail(err, -EINVAL,
-				    "field %s: repeated: give each element as JSON (%s='{...}'), "
-				    "or the whole request as JSON",
-				    path, path);
+			            "field %s: repeated: give each element as JSON (%s='{...}'), "
+			            "or the whole request as JSON",
+			            path, path);
 		void *p = repeated_append(m, f);
 		if (!p)
 			return oom(err);
@@ -1220,13 +1222,15 @@ static int set_path(ProtobufCMessage *m, const char *name, const char *value, co
 			rc = set_any_arg((void *)sm, f->name, sub, value, path, err);
 		else if (sub)
 			rc = set_path(sm, sub, value, path, depth + 1, err);
-		else if (f->descriptor == &google__protobuf__timestamp__descriptor && value[0] != '{')
-			rc = pbjson_parse_timestamp(value, &((Google__Protobuf__Timestamp *)sm)->seconds,
-						    &((Google__Protobuf__Timestamp *)sm)->nanos)
-				     ? fail(err, -EINVAL,
-					    "field %s: not an RFC 3339 time in years 0001-9999: \"%s\"",
-					    path, value)
-				     : 0;
+		else if (f->descriptor == &google__protobuf__timestamp__descriptor &&
+		         value[0] != '{')
+			rc = pbjson_parse_timestamp(value,
+			                            &((Google__Protobuf__Timestamp *)sm)->seconds,
+			                            &((Google__Protobuf__Timestamp *)sm)->nanos)
+			         ? fail(err, -EINVAL,
+			                "field %s: not an RFC 3339 time in years 0001-9999: \"%s\"",
+			                path, value)
+			         : 0;
 		else
 			rc = set_json_arg(m, f, field_ptr(m, f), value, path, err);
 	} else {
@@ -1237,8 +1241,7 @@ static int set_path(ProtobufCMessage *m, const char *name, const char *value, co
 	return rc;
 }
 
-int pbjson_set(ProtobufCMessage *m, const char *name, const char *value,
-	       struct pbjson_error *err)
+int pbjson_set(ProtobufCMessage *m, const char *name, const char *value, struct pbjson_error *err)
 {
 	return set_path(m, name, value, "", 0, err);
 }
@@ -1250,7 +1253,8 @@ int pbjson_set_arg(ProtobufCMessage *m, const char *arg, struct pbjson_error *er
 		return fail(err, -EINVAL, "FIELD=VALUE expected, got \"%s\"", arg);
 	char name[PBJSON_NAME_MAX];
 	if ((size_t)(eq - arg) >= sizeof(name))
-		return fail(err, -ENAMETOOLONG, "field name longer than %d bytes", PBJSON_NAME_MAX - 1);
+		return fail(err, -ENAMETOOLONG, "field name longer than %d bytes",
+		            PBJSON_NAME_MAX - 1);
 	memcpy(name, arg, (size_t)(eq - arg));
 	name[eq - arg] = '\0';
 	return pbjson_set(m, name, eq + 1, err);

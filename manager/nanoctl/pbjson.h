@@ -14,9 +14,9 @@
 #include <yajl/yajl_gen.h>
 
 #define PBJSON_ERR_MAX 512
-#define PBJSON_DEPTH_MAX 32	     /* nesting of messages, arrays and objects */
+#define PBJSON_DEPTH_MAX 32        /* nesting of messages, arrays and objects */
 #define PBJSON_FILE_MAX (4u << 20) /* an @FILE value: ttrpc's message bound */
-#define PBJSON_NAME_MAX 256	     /* a dotted field path */
+#define PBJSON_NAME_MAX 256        /* a dotted field path */
 
 struct pbjson_error {
 	char msg[PBJSON_ERR_MAX];
@@ -46,8 +46,7 @@ ProtobufCMessage *pbjson_new(const ProtobufCMessageDescriptor *d);
  * type containerd uses for the field, see pbjson_default_type_url); any other
  * message as a JSON object. A repeated field gets one more element per call.
  * 0 or -errno (-EINVAL for bad input, err says which field and why). */
-int pbjson_set(ProtobufCMessage *m, const char *name, const char *value,
-	       struct pbjson_error *err);
+int pbjson_set(ProtobufCMessage *m, const char *name, const char *value, struct pbjson_error *err);
 /* The same, from one "name=value" argument. */
 int pbjson_set_arg(ProtobufCMessage *m, const char *arg, struct pbjson_error *err);
 /* Sets the fields a JSON object names (the output format above: a Timestamp

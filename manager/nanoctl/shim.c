@@ -38,85 +38,84 @@ extern char **environ;
 /* ---- usage ---------------------------------------------------------------- */
 
 static const char start_usage[] =
-	 "usage: nanoctl shim start [OPTIONS] --bundle DIR ID\n"
-	 "\n"
-	 "Runs `BINARY -namespace NS -address ADDR -publish-binary NANOCTL -id ID [-debug] start`\n"
-	 "in the bundle directory, as containerd 1.6 does (environment: ours plus\n"
-	 "TTRPC_ADDRESS=ADDR, NAMESPACE=NS, GOMAXPROCS=2), and prints the address the\n"
-	 "shim answered (its stdout and stderr together, trimmed).\n"
-	 "\n"
-	 "Options:\n"
-	 "  --bundle DIR       the task's bundle (config.json, rootfs); required\n"
-	 "  --binary PATH      the shim (default: " SHIM_DEFAULT_BINARY " beside nanoctl,\n"
-	 "                     else on PATH); any shim v2 binary, e.g. containerd-shim-runc-v2\n"
-	 "  -n, --namespace NS namespace (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
-	 "  --address ADDR     where the shim publishes events (-address and TTRPC_ADDRESS;\n"
-	 "                     default " NANOCTL_DEFAULT_ADDRESS "). When nothing listens\n"
-	 "                     there, the shim's events are not delivered: fine by hand\n"
-	 "                     (the Go shim then tries each event for 5 s and can take tens of\n"
-	 "                     seconds to exit after Shutdown).\n"
-	 "  --socket-dir DIR   NANOSHIM_SOCKET_DIR=DIR: where " SHIM_DEFAULT_BINARY " puts\n"
-	 "                     its socket (other shims ignore it)\n"
-	 "  --debug            pass -debug\n"
-	 "  -h, --help         this text\n"
-	 "\n"
-	 "The shim daemon logs to BUNDLE/log: containerd makes it a FIFO and reads it;\n"
-	 "nanoctl, when there is none, creates a regular file, where the log then stays.\n"
-	 "The start action gets no runtime options (stdin is /dev/null).\n"
-	 "\n"
-	 "Exit status: 0 with the address on stdout; 1 when the shim's start failed\n"
-	 "(its output, or exit status, in the message).\n";
+    "usage: nanoctl shim start [OPTIONS] --bundle DIR ID\n"
+    "\n"
+    "Runs `BINARY -namespace NS -address ADDR -publish-binary NANOCTL -id ID [-debug] start`\n"
+    "in the bundle directory, as containerd 1.6 does (environment: ours plus\n"
+    "TTRPC_ADDRESS=ADDR, NAMESPACE=NS, GOMAXPROCS=2), and prints the address the\n"
+    "shim answered (its stdout and stderr together, trimmed).\n"
+    "\n"
+    "Options:\n"
+    "  --bundle DIR       the task's bundle (config.json, rootfs); required\n"
+    "  --binary PATH      the shim (default: " SHIM_DEFAULT_BINARY " beside nanoctl,\n"
+    "                     else on PATH); any shim v2 binary, e.g. containerd-shim-runc-v2\n"
+    "  -n, --namespace NS namespace (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
+    "  --address ADDR     where the shim publishes events (-address and TTRPC_ADDRESS;\n"
+    "                     default " NANOCTL_DEFAULT_ADDRESS "). When nothing listens\n"
+    "                     there, the shim's events are not delivered: fine by hand\n"
+    "                     (the Go shim then tries each event for 5 s and can take tens of\n"
+    "                     seconds to exit after Shutdown).\n"
+    "  --socket-dir DIR   NANOSHIM_SOCKET_DIR=DIR: where " SHIM_DEFAULT_BINARY " puts\n"
+    "                     its socket (other shims ignore it)\n"
+    "  --debug            pass -debug\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "The shim daemon logs to BUNDLE/log: containerd makes it a FIFO and reads it;\n"
+    "nanoctl, when there is none, creates a regular file, where the log then stays.\n"
+    "The start action gets no runtime options (stdin is /dev/null).\n"
+    "\n"
+    "Exit status: 0 with the address on stdout; 1 when the shim's start failed\n"
+    "(its output, or exit status, in the message).\n";
 
 static const char call_usage[] =
-	 "usage: nanoctl shim call [OPTIONS] SOCKET|BUNDLE METHOD [FIELD=VALUE...|JSON]\n"
-	 "\n"
-	 "One containerd.task.v2.Task call, as containerd makes it (metadata\n"
-	 "containerd-namespace-ttrpc: NS); the reply is printed as JSON.\n"
-	 "\n"
-	 "  SOCKET|BUNDLE  a socket path, unix://PATH, or a bundle directory (its address file)\n"
-	 "  METHOD         State, Create, Start, Delete, Pids, Pause, Resume, Checkpoint, Kill,\n"
-	 "                 Exec, ResizePty, CloseIO, Update, Wait, Stats, Connect, Shutdown\n"
-	 "                 (any case; '_' and '-' ignored: resize_pty)\n"
-	 "  FIELD=VALUE    request fields by proto name: strings, bools (true/false), integers,\n"
-	 "                 enums by name; a timestamp as RFC 3339; bytes as text or @FILE;\n"
-	 "                 an Any (exec's spec, update's resources) as JSON or @FILE, its URL\n"
-	 "                 with FIELD.type_url=URL; map entries as FIELD.KEY=VALUE; repeated\n"
-	 "                 fields once per element (messages as JSON: rootfs='{\"type\":...}')\n"
-	 "  JSON           the whole request as one JSON object: '{\"id\":\"c1\",\"signal\":9}'\n"
-	 "\n"
-	 "Options:\n"
-	 "  -n, --namespace NS    namespace in the metadata (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
-	 "  -t, --timeout DUR     deadline, sent as timeout_nano (500ms, 2s, 1m, 1.5s;\n"
-	 "                        default none: Wait blocks until the process exits)\n"
-	 "  -h, --help            this text\n"
-	 "\n"
-	 "Output: the reply as JSON (proto field names, enums by name, timestamps RFC 3339,\n"
-	 "bytes and Any values base64).\n"
-	 "Exit status: 0 on success; 1 on an error status (\"nanoctl: shim call METHOD:\n"
-	 "<Code>: <message>\") or bad arguments; 2 when the shim cannot be reached (connect\n"
-	 "failed, no address file, or the connection closed before the answer).\n";
+    "usage: nanoctl shim call [OPTIONS] SOCKET|BUNDLE METHOD [FIELD=VALUE...|JSON]\n"
+    "\n"
+    "One containerd.task.v2.Task call, as containerd makes it (metadata\n"
+    "containerd-namespace-ttrpc: NS); the reply is printed as JSON.\n"
+    "\n"
+    "  SOCKET|BUNDLE  a socket path, unix://PATH, or a bundle directory (its address file)\n"
+    "  METHOD         State, Create, Start, Delete, Pids, Pause, Resume, Checkpoint, Kill,\n"
+    "                 Exec, ResizePty, CloseIO, Update, Wait, Stats, Connect, Shutdown\n"
+    "                 (any case; '_' and '-' ignored: resize_pty)\n"
+    "  FIELD=VALUE    request fields by proto name: strings, bools (true/false), integers,\n"
+    "                 enums by name; a timestamp as RFC 3339; bytes as text or @FILE;\n"
+    "                 an Any (exec's spec, update's resources) as JSON or @FILE, its URL\n"
+    "                 with FIELD.type_url=URL; map entries as FIELD.KEY=VALUE; repeated\n"
+    "                 fields once per element (messages as JSON: rootfs='{\"type\":...}')\n"
+    "  JSON           the whole request as one JSON object: '{\"id\":\"c1\",\"signal\":9}'\n"
+    "\n"
+    "Options:\n"
+    "  -n, --namespace NS    namespace in the metadata (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
+    "  -t, --timeout DUR     deadline, sent as timeout_nano (500ms, 2s, 1m, 1.5s;\n"
+    "                        default none: Wait blocks until the process exits)\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Output: the reply as JSON (proto field names, enums by name, timestamps RFC 3339,\n"
+    "bytes and Any values base64).\n"
+    "Exit status: 0 on success; 1 on an error status (\"nanoctl: shim call METHOD:\n"
+    "<Code>: <message>\") or bad arguments; 2 when the shim cannot be reached (connect\n"
+    "failed, no address file, or the connection closed before the answer).\n";
 
 static const char delete_usage[] =
-	 "usage: nanoctl shim delete [OPTIONS] --bundle DIR ID\n"
-	 "\n"
-	 "Runs `BINARY -namespace NS -address ADDR -publish-binary NANOCTL -id ID -bundle DIR\n"
-	 "[-debug] delete` in the bundle directory, as containerd does after a task is gone\n"
-	 "(the shim cleans up what a dead daemon left), and prints the\n"
-	 "containerd.task.v2.DeleteResponse it writes on stdout as JSON. Its stderr, if any,\n"
-	 "follows on stderr as warnings.\n"
-	 "\n"
-	 "Options:\n"
-	 "  --bundle DIR       the task's bundle; required\n"
-	 "  --binary PATH      the shim (default: " SHIM_DEFAULT_BINARY " beside nanoctl,\n"
-	 "                     else on PATH)\n"
-	 "  -n, --namespace NS namespace (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
-	 "  --address ADDR     -address and TTRPC_ADDRESS (default " NANOCTL_DEFAULT_ADDRESS ")\n"
-	 "  --debug            pass -debug\n"
-	 "  -h, --help         this text\n"
-	 "\n"
-	 "Exit status: 0 with the JSON on stdout; 1 when the delete action failed (its\n"
-	 "stderr, or exit status, in the message).\n";
-
+    "usage: nanoctl shim delete [OPTIONS] --bundle DIR ID\n"
+    "\n"
+    "Runs `BINARY -namespace NS -address ADDR -publish-binary NANOCTL -id ID -bundle DIR\n"
+    "[-debug] delete` in the bundle directory, as containerd does after a task is gone\n"
+    "(the shim cleans up what a dead daemon left), and prints the\n"
+    "containerd.task.v2.DeleteResponse it writes on stdout as JSON. Its stderr, if any,\n"
+    "follows on stderr as warnings.\n"
+    "\n"
+    "Options:\n"
+    "  --bundle DIR       the task's bundle; required\n"
+    "  --binary PATH      the shim (default: " SHIM_DEFAULT_BINARY " beside nanoctl,\n"
+    "                     else on PATH)\n"
+    "  -n, --namespace NS namespace (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
+    "  --address ADDR     -address and TTRPC_ADDRESS (default " NANOCTL_DEFAULT_ADDRESS ")\n"
+    "  --debug            pass -debug\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "Exit status: 0 with the JSON on stdout; 1 when the delete action failed (its\n"
+    "stderr, or exit status, in the message).\n";
 
 /* ---- common pieces ---------------------------------------------------------- */
 
@@ -187,7 +186,7 @@ static int find_in_path(const char *name, char *out, size_t len)
 	while (*path) {
 		const char *end = strchrnul(path, ':');
 		int n = snprintf(out, len, "%.*s%s%s", (int)(end - path), path,
-				 end == path ? "" : "/", name);
+		                 end == path ? "" : "/", name);
 		if (n > 0 && (size_t)n < len && executable(out))
 			return 0;
 		path = *end ? end + 1 : end;
@@ -198,12 +197,13 @@ static int find_in_path(const char *name, char *out, size_t len)
 /* --binary, or containerd-shim-nano-v2 beside nanoctl's executable, else on
  * $PATH. Prints the error itself. */
 static int resolve_binary(const char *what, const char *given, const char *self, char *out,
-			  size_t len)
+                          size_t len)
 {
 	if (given && strchr(given, '/')) {
 		if (!executable(given))
 			return nanoctl_err("%s: shim binary %s: %s", what, given,
-					   access(given, F_OK) ? strerror(errno) : "not an executable file");
+			                   access(given, F_OK) ? strerror(errno)
+			                                       : "not an executable file");
 		snprintf(out, len, "%s", given);
 		return 0;
 	}
@@ -224,7 +224,7 @@ static int resolve_binary(const char *what, const char *given, const char *self,
 	if (find_in_path(SHIM_DEFAULT_BINARY, out, len) == 0)
 		return 0;
 	return nanoctl_err("%s: %s not found beside %s nor on PATH (--binary PATH)", what,
-			   SHIM_DEFAULT_BINARY, self);
+	                   SHIM_DEFAULT_BINARY, self);
 }
 
 /* Our environment without the variables in set[] (NAME=VALUE), then set[]. */
@@ -261,7 +261,7 @@ static void describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
+		         strsignal(WTERMSIG(status)));
 	else
 		snprintf(buf, len, "wait status 0x%x", status);
 }
@@ -287,15 +287,19 @@ struct action_opts {
 };
 
 static const struct option action_long[] = {
-	{"binary", required_argument, NULL, 'b'},  {"namespace", required_argument, NULL, 'n'},
-	{"address", required_argument, NULL, 'a'}, {"bundle", required_argument, NULL, 'B'},
-	{"socket-dir", required_argument, NULL, 'S'}, {"debug", no_argument, NULL, 'd'},
-	{"help", no_argument, NULL, 'h'},	   {0},
+    {"binary", required_argument, NULL, 'b'},
+    {"namespace", required_argument, NULL, 'n'},
+    {"address", required_argument, NULL, 'a'},
+    {"bundle", required_argument, NULL, 'B'},
+    {"socket-dir", required_argument, NULL, 'S'},
+    {"debug", no_argument, NULL, 'd'},
+    {"help", no_argument, NULL, 'h'},
+    {0},
 };
 
 /* Parses a start/delete command line; 0, or the exit status to return. */
 static int parse_action(const char *cmd, int argc, char **argv, bool socket_dir,
-			struct action_opts *o)
+                        struct action_opts *o)
 {
 	*o = (struct action_opts){.ns = SHIM_DEFAULT_NAMESPACE, .address = NANOCTL_DEFAULT_ADDRESS};
 	int c;
@@ -332,7 +336,8 @@ static int parse_action(const char *cmd, int argc, char **argv, bool socket_dir,
 		}
 	}
 	if (argc - optind != 1)
-		return nanoctl_usage_err(cmd, "one task ID expected, got %d arguments", argc - optind);
+		return nanoctl_usage_err(cmd, "one task ID expected, got %d arguments",
+		                         argc - optind);
 	o->id = argv[optind];
 	if (!o->bundle)
 		return nanoctl_usage_err(cmd, "--bundle DIR is required");
@@ -345,7 +350,7 @@ static int parse_action(const char *cmd, int argc, char **argv, bool socket_dir,
  * [extra...] [-debug] ACTION` in the bundle, as containerd does. what: for
  * messages ("shim start ID"). */
 static int run_action(const char *what, const struct action_opts *o, const char *action,
-		      bool combined, struct nanoctl_spawn_result *r)
+                      bool combined, struct nanoctl_spawn_result *r)
 {
 	char self[PATH_MAX], binary[PATH_MAX];
 	int rc = self_path(self, sizeof(self));
@@ -395,14 +400,14 @@ static int run_action(const char *what, const struct action_opts *o, const char 
 	char **env = make_env(set, n_set);
 	if (!env) {
 		rc = nanoctl_err("%s: environment: out of memory or more than %d entries", what,
-				 SHIM_ENV_MAX);
+		                 SHIM_ENV_MAX);
 	} else {
 		char errbuf[512];
 		struct nanoctl_spawn s = {.argv = argv,
-					  .envp = env,
-					  .cwd = o->bundle,
-					  .combined = combined,
-					  .timeout_ms = SHIM_ACTION_TIMEOUT_MS};
+		                          .envp = env,
+		                          .cwd = o->bundle,
+		                          .combined = combined,
+		                          .timeout_ms = SHIM_ACTION_TIMEOUT_MS};
 		rc = nanoctl_spawn_sync(&s, r, errbuf, sizeof(errbuf));
 		if (rc < 0)
 			rc = nanoctl_err("%s: %s", what, errbuf);
@@ -421,7 +426,7 @@ static int action_failed(const char *what, int status, const char *output)
 	describe_status(status, st, sizeof(st));
 	char *line = output ? one_line(output) : NULL;
 	int rc = line && *line ? nanoctl_err("%s: %s (%s)", what, line, st)
-			       : nanoctl_err("%s: %s", what, st);
+	                       : nanoctl_err("%s: %s", what, st);
 	free(line);
 	return rc;
 }
@@ -467,7 +472,8 @@ static int cmd_start(int argc, char **argv, const struct nanoctl_global *g)
 		if (WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) {
 			char *addr = one_line(r.out ? r.out : "");
 			if (!addr || !*addr)
-				rc = nanoctl_err("%s: the shim exited 0 but printed no address", what);
+				rc = nanoctl_err("%s: the shim exited 0 but printed no address",
+				                 what);
 			else
 				printf("%s\n", addr);
 			free(addr);
@@ -508,12 +514,12 @@ static int cmd_delete(int argc, char **argv, const struct nanoctl_global *g)
 		rc = action_failed(what, r.status, r.err);
 	} else if (rc == 0) {
 		Containerd__Task__V2__DeleteResponse *resp =
-			containerd__task__v2__delete_response__unpack(NULL, r.out_len,
-								      (const uint8_t *)r.out);
+		    containerd__task__v2__delete_response__unpack(NULL, r.out_len,
+		                                                  (const uint8_t *)r.out);
 		if (!resp) {
 			rc = nanoctl_err("%s: its stdout (%zu bytes) is not a "
-					 "containerd.task.v2.DeleteResponse",
-					 what, r.out_len);
+			                 "containerd.task.v2.DeleteResponse",
+			                 what, r.out_len);
 		} else {
 			rc = print_json(what, &resp->base);
 			containerd__task__v2__delete_response__free_unpacked(resp, NULL);
@@ -555,13 +561,14 @@ static int resolve_target(const char *what, const char *arg, char *out, size_t l
 		int dfd = open(arg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dfd < 0)
 			return nanoctl_errc(NANOCTL_EXIT_CONNECT, "%s: bundle %s: %s", what, arg,
-					    strerror(errno));
+			                    strerror(errno));
 		int rc = bundle_read_address(dfd, out, len);
 		close(dfd);
 		if (rc < 0)
-			return nanoctl_errc(NANOCTL_EXIT_CONNECT, "%s: bundle %s: %s file: %s", what, arg,
-					    BUNDLE_ADDRESS_FILE,
-					    rc == -EBADMSG ? "empty or not one line" : strerror(-rc));
+			return nanoctl_errc(NANOCTL_EXIT_CONNECT, "%s: bundle %s: %s file: %s",
+			                    what, arg, BUNDLE_ADDRESS_FILE,
+			                    rc == -EBADMSG ? "empty or not one line"
+			                                   : strerror(-rc));
 		return 0;
 	}
 	if (strlen(arg) >= len)
@@ -573,10 +580,10 @@ static int resolve_target(const char *what, const char *arg, char *out, size_t l
 static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 {
 	static const struct option longopts[] = {
-		{"namespace", required_argument, NULL, 'n'},
-		{"timeout", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	if (wants_help(argc, argv))
 		return nanoctl_usage(call_usage);
@@ -592,16 +599,18 @@ static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 			break;
 		case 't':
 			if (nanoctl_parse_duration(optarg, &timeout_ns) < 0)
-				return nanoctl_usage_err("shim call",
-							 "--timeout: not a duration (500ms, 2s, 1m, 1.5s): "
-							 "\"%s\"",
-							 optarg);
+				return nanoctl_usage_err(
+				    "shim call",
+				    "--timeout: not a duration (500ms, 2s, 1m, 1.5s): "
+				    "\"%s\"",
+				    optarg);
 			break;
 		default:
 			if (optopt == 'n' || optopt == 't')
 				return nanoctl_usage_err("shim call", "%s needs a value",
-							 argv[optind - 1]);
-			return nanoctl_usage_err("shim call", "unknown option %s", argv[optind - 1]);
+				                         argv[optind - 1]);
+			return nanoctl_usage_err("shim call", "unknown option %s",
+			                         argv[optind - 1]);
 		}
 	}
 	if (argc - optind < 2)
@@ -619,10 +628,10 @@ static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 		char names[512] = "";
 		size_t off = 0;
 		for (unsigned i = 0; i < sd->n_methods && off < sizeof(names); i++)
-			off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
-						sd->methods[i].name);
-		return nanoctl_err("shim call: \"%s\" is not a method of %s (%s)", method, TASK_SERVICE,
-				   names);
+			off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+			                        i ? ", " : "", sd->methods[i].name);
+		return nanoctl_err("shim call: \"%s\" is not a method of %s (%s)", method,
+		                   TASK_SERVICE, names);
 	}
 	char what[128];
 	snprintf(what, sizeof(what), "shim call %s", md->name);
@@ -654,11 +663,11 @@ static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 	if (rc < 0) {
 		protobuf_c_message_free_unpacked(req, NULL);
 		return nanoctl_errc(NANOCTL_EXIT_CONNECT, "%s: connect %s: %s", what, address,
-				    strerror(-rc));
+		                    strerror(-rc));
 	}
 	struct ttrpc_kv md_kv[1] = {{NAMESPACE_KEY, ns}};
 	struct ttrpc_call_opts opts = {
-		.timeout_ns = timeout_ns, .metadata = md_kv, .n_metadata = *ns ? 1 : 0};
+	    .timeout_ns = timeout_ns, .metadata = md_kv, .n_metadata = *ns ? 1 : 0};
 	ProtobufCMessage *reply = NULL;
 	struct ttrpc_status st;
 	rc = ttrpc_client_call(client, TASK_SERVICE, md->name, req, md->output, &opts, &reply, &st);
@@ -666,13 +675,13 @@ static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 	if (rc == 0) {
 		rc = print_json(what, reply);
 	} else if (lost && md->output == &google__protobuf__empty__descriptor &&
-		   !strcmp(md->name, "Shutdown")) {
+	           !strcmp(md->name, "Shutdown")) {
 		/* a shim may exit before its answer is out: containerd takes that as done */
 		fputs("{}\n", stdout);
 		rc = 0;
 	} else if (lost) {
-		rc = nanoctl_errc(NANOCTL_EXIT_CONNECT, "%s: %s closed the connection before answering",
-				  what, address);
+		rc = nanoctl_errc(NANOCTL_EXIT_CONNECT,
+		                  "%s: %s closed the connection before answering", what, address);
 	} else if (rc == -EIO) {
 		rc = nanoctl_err("%s: %s: %s", what, ttrpc_code_name(st.code), st.message);
 	} else {
@@ -688,9 +697,12 @@ static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 /* ---- the group ---------------------------------------------------------------- */
 
 static const struct nanoctl_command shim_cmds[] = {
-	{"start", cmd_start, "run a shim binary's start action; print the address it serves", start_usage},
-	{"call", cmd_call, "make one containerd.task.v2.Task call on a shim; print the reply as JSON", call_usage},
-	{"delete", cmd_delete, "run a shim binary's delete action; print its DeleteResponse as JSON", delete_usage},
+    {"start", cmd_start, "run a shim binary's start action; print the address it serves",
+     start_usage},
+    {"call", cmd_call, "make one containerd.task.v2.Task call on a shim; print the reply as JSON",
+     call_usage},
+    {"delete", cmd_delete, "run a shim binary's delete action; print its DeleteResponse as JSON",
+     delete_usage},
 };
 static const size_t n_shim_cmds = sizeof(shim_cmds) / sizeof(shim_cmds[0]);
 
@@ -700,5 +712,5 @@ static int cmd_shim(int argc, char **argv, const struct nanoctl_global *g)
 }
 
 const struct nanoctl_command nanoctl_shim_command = {
-	"shim", cmd_shim, "start, call and delete a shim v2 by hand (any shim v2 binary)",
-	"usage: nanoctl shim start|call|delete ...\n"};
+    "shim", cmd_shim, "start, call and delete a shim v2 by hand (any shim v2 binary)",
+    "usage: nanoctl shim start|call|delete ...\n"};

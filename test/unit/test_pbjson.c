@@ -57,8 +57,7 @@ static char *round_trip(const ProtobufCMessage *m)
 }
 
 /* the error pbjson_set_arg / pbjson_parse give for bad input */
-static void assert_arg_error(const ProtobufCMessageDescriptor *d, const char *arg,
-			     const char *want)
+static void assert_arg_error(const ProtobufCMessageDescriptor *d, const char *arg, const char *want)
 {
 	ProtobufCMessage *m = pbjson_new(d);
 	struct pbjson_error err = {""};
@@ -69,7 +68,7 @@ static void assert_arg_error(const ProtobufCMessageDescriptor *d, const char *ar
 }
 
 static void assert_json_error(const ProtobufCMessageDescriptor *d, const char *json,
-			      const char *want)
+                              const char *want)
 {
 	ProtobufCMessage *m = pbjson_new(d);
 	struct pbjson_error err = {""};
@@ -92,10 +91,11 @@ static ProtobufCMessage *from_args(const ProtobufCMessageDescriptor *d, const ch
 
 Test(pbjson, state_response_enum_and_timestamp)
 {
-	const char *args[] = {"id=c1",	      "bundle=/run/b/c1", "pid=4242",
-			      "status=RUNNING", "stdin=/fifo/in",	 "terminal=true",
-			      "exit_status=143", "exited_at=2026-12-06T05:44:24.5Z", "exec_id=e1",
-			      NULL};
+	const char *args[] = {"id=c1",           "bundle=/run/b/c1",
+	                      "pid=4242",        "status=RUNNING",
+	                      "stdin=/fifo/in",  "terminal=true",
+	                      "exit_status=143", "exited_at=2026-12-06T05:44:24.5Z",
+	                      "exec_id=e1",      NULL};
 	ProtobufCMessage *m = from_args(&containerd__task__v2__state_response__descriptor, args);
 	Containerd__Task__V2__StateResponse *s = (void *)m;
 	cr_assert_eq(s->status, CONTAINERD__V1__TYPES__STATUS__RUNNING);
@@ -103,9 +103,9 @@ Test(pbjson, state_response_enum_and_timestamp)
 	cr_assert_eq(s->exited_at->nanos, 500000000);
 	char *json = round_trip(m);
 	cr_assert_str_eq(json, "{\"id\":\"c1\",\"bundle\":\"/run/b/c1\",\"pid\":4242,"
-			       "\"status\":\"RUNNING\",\"stdin\":\"/fifo/in\",\"stdout\":\"\","
-			       "\"stderr\":\"\",\"terminal\":true,\"exit_status\":143,"
-			       "\"exited_at\":\"2026-12-06T05:44:24.500Z\",\"exec_id\":\"e1\"}");
+	                       "\"status\":\"RUNNING\",\"stdin\":\"/fifo/in\",\"stdout\":\"\","
+	                       "\"stderr\":\"\",\"terminal\":true,\"exit_status\":143,"
+	                       "\"exited_at\":\"2026-12-06T05:44:24.500Z\",\"exec_id\":\"e1\"}");
 	free(json);
 	protobuf_c_message_free_unpacked(m, NULL);
 }
@@ -142,7 +142,7 @@ Test(pbjson, pids_response_repeated_messages_with_any)
 	r.n_processes = 2;
 	char *json = round_trip(&r.base);
 	cr_assert_str_eq(json, "{\"processes\":[{\"pid\":1},{\"pid\":2,\"info\":{\"type_url\":"
-			       "\"containerd.runc.v1.ProcessDetails\",\"value\":\"CgJlMQ==\"}}]}");
+	                       "\"containerd.runc.v1.ProcessDetails\",\"value\":\"CgJlMQ==\"}}]}");
 	free(json);
 
 	Containerd__Task__V2__PidsResponse empty = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
@@ -156,12 +156,13 @@ Test(pbjson, exec_request_any_spec_from_argument_and_json)
 	const char *spec = "{\"args\":[\"sh\",\"-c\",\"echo hi\"],\"cwd\":\"/\"}";
 	char arg[256];
 	snprintf(arg, sizeof(arg), "spec=%s", spec);
-	const char *args[] = {"id=c1", "exec_id=e1", "terminal=false", "stdout=/fifo/out", arg,
-			      NULL};
-	ProtobufCMessage *m = from_args(&containerd__task__v2__exec_process_request__descriptor,
-					args);
+	const char *args[] = {"id=c1", "exec_id=e1", "terminal=false", "stdout=/fifo/out",
+	                      arg,     NULL};
+	ProtobufCMessage *m =
+	    from_args(&containerd__task__v2__exec_process_request__descriptor, args);
 	Containerd__Task__V2__ExecProcessRequest *e = (void *)m;
-	cr_assert_str_eq(e->spec->type_url, "types.containerd.io/opencontainers/runtime-spec/1/Process");
+	cr_assert_str_eq(e->spec->type_url,
+	                 "types.containerd.io/opencontainers/runtime-spec/1/Process");
 	cr_assert_eq(e->spec->value.len, strlen(spec));
 	cr_assert(memcmp(e->spec->value.data, spec, strlen(spec)) == 0);
 	free(round_trip(m));
@@ -170,10 +171,10 @@ Test(pbjson, exec_request_any_spec_from_argument_and_json)
 	ProtobufCMessage *j = pbjson_new(&containerd__task__v2__exec_process_request__descriptor);
 	struct pbjson_error err = {""};
 	cr_assert_eq(pbjson_parse(j,
-				  "{\"id\":\"c1\",\"exec_id\":\"e1\",\"stdout\":\"/fifo/out\","
-				  "\"spec\":{\"args\":[\"sh\",\"-c\",\"echo hi\"],\"cwd\":\"/\"}}",
-				  &err),
-		     0, "%s", err.msg);
+	                          "{\"id\":\"c1\",\"exec_id\":\"e1\",\"stdout\":\"/fifo/out\","
+	                          "\"spec\":{\"args\":[\"sh\",\"-c\",\"echo hi\"],\"cwd\":\"/\"}}",
+	                          &err),
+	             0, "%s", err.msg);
 	assert_same(m, j);
 	protobuf_c_message_free_unpacked(j, NULL);
 
@@ -185,10 +186,10 @@ Test(pbjson, exec_request_any_spec_from_argument_and_json)
 	close(fd);
 	char farg[64];
 	snprintf(farg, sizeof(farg), "spec=@%s", path);
-	const char *fargs[] = {"spec.type_url=example.com/T", farg, "id=c1", "exec_id=e1",
-			       "stdout=/fifo/out", NULL};
-	ProtobufCMessage *f = from_args(&containerd__task__v2__exec_process_request__descriptor,
-					fargs);
+	const char *fargs[] = {
+	    "spec.type_url=example.com/T", farg, "id=c1", "exec_id=e1", "stdout=/fifo/out", NULL};
+	ProtobufCMessage *f =
+	    from_args(&containerd__task__v2__exec_process_request__descriptor, fargs);
 	unlink(path);
 	Containerd__Task__V2__ExecProcessRequest *fe = (void *)f;
 	cr_assert_str_eq(fe->spec->type_url, "example.com/T");
@@ -202,13 +203,14 @@ Test(pbjson, create_request_repeated_mounts_and_options)
 {
 	ProtobufCMessage *m = pbjson_new(&containerd__task__v2__create_task_request__descriptor);
 	struct pbjson_error err = {""};
-	cr_assert_eq(pbjson_parse(m,
-				  "{\"id\":\"c1\",\"bundle\":\"/b\",\"rootfs\":[{\"type\":\"overlay\","
-				  "\"source\":\"overlay\",\"options\":[\"lowerdir=/l\",\"upperdir=/u\"]}],"
-				  "\"options\":{\"type_url\":\"containerd.runc.v1.Options\","
-				  "\"value\":\"MAE=\"}}",
-				  &err),
-		     0, "%s", err.msg);
+	cr_assert_eq(
+	    pbjson_parse(m,
+	                 "{\"id\":\"c1\",\"bundle\":\"/b\",\"rootfs\":[{\"type\":\"overlay\","
+	                 "\"source\":\"overlay\",\"options\":[\"lowerdir=/l\",\"upperdir=/u\"]}],"
+	                 "\"options\":{\"type_url\":\"containerd.runc.v1.Options\","
+	                 "\"value\":\"MAE=\"}}",
+	                 &err),
+	    0, "%s", err.msg);
 	Containerd__Task__V2__CreateTaskRequest *c = (void *)m;
 	cr_assert_eq(c->n_rootfs, 1);
 	cr_assert_eq(c->rootfs[0]->n_options, 2);
@@ -218,8 +220,9 @@ Test(pbjson, create_request_repeated_mounts_and_options)
 
 	/* a repeated message from the command line: one JSON element per argument */
 	const char *args[] = {"id=c1", "rootfs={\"type\":\"bind\",\"source\":\"/x\"}",
-			      "rootfs={\"type\":\"tmpfs\"}", NULL};
-	ProtobufCMessage *a = from_args(&containerd__task__v2__create_task_request__descriptor, args);
+	                      "rootfs={\"type\":\"tmpfs\"}", NULL};
+	ProtobufCMessage *a =
+	    from_args(&containerd__task__v2__create_task_request__descriptor, args);
 	Containerd__Task__V2__CreateTaskRequest *ca = (void *)a;
 	cr_assert_eq(ca->n_rootfs, 2);
 	cr_assert_str_eq(ca->rootfs[1]->type, "tmpfs");
@@ -230,14 +233,15 @@ Test(pbjson, create_request_repeated_mounts_and_options)
 Test(pbjson, update_request_map_annotations)
 {
 	const char *args[] = {"id=c1", "annotations.io.example/a=1", "annotations.b=two",
-			      "resources={\"pids\":{\"limit\":5}}", NULL};
-	ProtobufCMessage *m = from_args(&containerd__task__v2__update_task_request__descriptor, args);
+	                      "resources={\"pids\":{\"limit\":5}}", NULL};
+	ProtobufCMessage *m =
+	    from_args(&containerd__task__v2__update_task_request__descriptor, args);
 	char *json = round_trip(m);
 	cr_assert(strstr(json, "\"annotations\":{\"io.example/a\":\"1\",\"b\":\"two\"}"), "%s",
-		  json);
+	          json);
 	cr_assert(strstr(json, "\"type_url\":\"types.containerd.io/opencontainers/runtime-spec/1/"
-			       "LinuxResources\""),
-		  "%s", json);
+	                       "LinuxResources\""),
+	          "%s", json);
 	free(json);
 	protobuf_c_message_free_unpacked(m, NULL);
 }
@@ -259,7 +263,7 @@ Test(pbjson, wait_kill_connect_delete_shutdown)
 	w.exited_at = &ts;
 	json = round_trip(&w.base);
 	cr_assert_str_eq(json, "{\"exit_status\":4294967295,"
-			       "\"exited_at\":\"1970-01-01T00:00:01.000000001Z\"}");
+	                       "\"exited_at\":\"1970-01-01T00:00:01.000000001Z\"}");
 	free(json);
 
 	Containerd__Task__V2__ConnectResponse c = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
@@ -289,19 +293,21 @@ Test(pbjson, sixty_four_bit_numbers_and_strings_as_numbers)
 
 	ProtobufCMessage *m = pbjson_new(&io__containerd__cgroups__v2__pids_stat__descriptor);
 	struct pbjson_error err = {""};
-	cr_assert_eq(pbjson_parse(m, "{\"current\":\"18446744073709551615\",\"limit\":\"1\"}", &err),
-		     0, "%s", err.msg);
+	cr_assert_eq(
+	    pbjson_parse(m, "{\"current\":\"18446744073709551615\",\"limit\":\"1\"}", &err), 0,
+	    "%s", err.msg);
 	assert_same(&p.base, m);
 	protobuf_c_message_free_unpacked(m, NULL);
 
 	/* a Timestamp as its fields, and a negative int64 */
 	ProtobufCMessage *t = pbjson_new(&containerd__task__v2__wait_response__descriptor);
 	cr_assert_eq(pbjson_parse(t, "{\"exited_at\":{\"seconds\":-1,\"nanos\":5}}", &err), 0, "%s",
-		     err.msg);
+	             err.msg);
 	Containerd__Task__V2__WaitResponse *w = (void *)t;
 	cr_assert_eq(w->exited_at->seconds, -1);
 	char *tj = json_of(t);
-	cr_assert_str_eq(tj, "{\"exit_status\":0,\"exited_at\":\"1969-12-31T23:59:59.000000005Z\"}");
+	cr_assert_str_eq(tj,
+	                 "{\"exit_status\":0,\"exited_at\":\"1969-12-31T23:59:59.000000005Z\"}");
 	free(tj);
 	protobuf_c_message_free_unpacked(t, NULL);
 }
@@ -365,51 +371,54 @@ Test(pbjson, bad_input_says_which_field_and_why)
 	const ProtobufCMessageDescriptor *state = &containerd__task__v2__state_response__descriptor;
 	assert_arg_error(kill, "sig=9", "containerd.task.v2.KillRequest has no field \"sig\"");
 	assert_arg_error(kill, "signal=nine",
-			 "field signal: not an unsigned integer in [0, 4294967295]: \"nine\"");
+	                 "field signal: not an unsigned integer in [0, 4294967295]: \"nine\"");
 	assert_arg_error(kill, "signal=-1",
-			 "field signal: not an unsigned integer in [0, 4294967295]: \"-1\"");
-	assert_arg_error(kill, "signal=4294967296",
-			 "field signal: not an unsigned integer in [0, 4294967295]: \"4294967296\"");
+	                 "field signal: not an unsigned integer in [0, 4294967295]: \"-1\"");
+	assert_arg_error(
+	    kill, "signal=4294967296",
+	    "field signal: not an unsigned integer in [0, 4294967295]: \"4294967296\"");
 	assert_arg_error(kill, "all=yes", "field all: not a bool (true, false, 1, 0): \"yes\"");
 	assert_arg_error(kill, "id.x=1", "field id has no subfields");
 	assert_arg_error(kill, "signal", "FIELD=VALUE expected, got \"signal\"");
 	assert_arg_error(state, "status=RUNNIN",
-			 "field status: \"RUNNIN\" is not a value of containerd.v1.types.Status "
-			 "(UNKNOWN, CREATED, RUNNING, STOPPED, PAUSED, PAUSING)");
+	                 "field status: \"RUNNIN\" is not a value of containerd.v1.types.Status "
+	                 "(UNKNOWN, CREATED, RUNNING, STOPPED, PAUSED, PAUSING)");
 	assert_arg_error(state, "exited_at=yesterday",
-			 "field exited_at: not an RFC 3339 time in years 0001-9999: \"yesterday\"");
+	                 "field exited_at: not an RFC 3339 time in years 0001-9999: \"yesterday\"");
 	assert_arg_error(state, "exited_at.secs=1",
-			 "google.protobuf.Timestamp has no field \"secs\"");
+	                 "google.protobuf.Timestamp has no field \"secs\"");
 	assert_arg_error(&containerd__task__v2__exec_process_request__descriptor,
-			 "spec=@/nonexistent/pbjson",
-			 "spec: /nonexistent/pbjson: No such file or directory");
+	                 "spec=@/nonexistent/pbjson",
+	                 "spec: /nonexistent/pbjson: No such file or directory");
 
 	assert_json_error(kill, "{\"id\":\"c1\",\"sig\":9}",
-			  "containerd.task.v2.KillRequest has no field \"sig\"");
+	                  "containerd.task.v2.KillRequest has no field \"sig\"");
 	assert_json_error(kill, "{\"signal\":\"nine\"}",
-			  "field signal: not an unsigned integer in [0, 4294967295]: \"nine\"");
+	                  "field signal: not an unsigned integer in [0, 4294967295]: \"nine\"");
 	assert_json_error(kill, "{\"signal\":1.5}",
-			  "field signal: not an unsigned integer in [0, 4294967295]: \"1.5\"");
+	                  "field signal: not an unsigned integer in [0, 4294967295]: \"1.5\"");
 	assert_json_error(kill, "{\"id\":9}", "field id: a string expected, not a number");
-	assert_json_error(kill, "{\"all\":\"true\"}", "field all: true or false expected, not a string");
+	assert_json_error(kill, "{\"all\":\"true\"}",
+	                  "field all: true or false expected, not a string");
 	assert_json_error(kill, "[1]",
-			  "containerd.task.v2.KillRequest: a JSON object expected, not an array");
+	                  "containerd.task.v2.KillRequest: a JSON object expected, not an array");
 	assert_json_error(state, "{\"status\":\"BOGUS\"}",
-			  "field status: \"BOGUS\" is not a value of containerd.v1.types.Status "
-			  "(UNKNOWN, CREATED, RUNNING, STOPPED, PAUSED, PAUSING)");
-	assert_json_error(&containerd__task__v2__pids_response__descriptor,
-			  "{\"processes\":[{\"pid\":1},{\"pid\":\"x\"}]}",
-			  "field processes[1].pid: not an unsigned integer in [0, 4294967295]: \"x\"");
+	                  "field status: \"BOGUS\" is not a value of containerd.v1.types.Status "
+	                  "(UNKNOWN, CREATED, RUNNING, STOPPED, PAUSED, PAUSING)");
+	assert_json_error(
+	    &containerd__task__v2__pids_response__descriptor,
+	    "{\"processes\":[{\"pid\":1},{\"pid\":\"x\"}]}",
+	    "field processes[1].pid: not an unsigned integer in [0, 4294967295]: \"x\"");
 	assert_json_error(&containerd__task__v2__pids_response__descriptor, "{\"processes\":{}}",
-			  "field processes: repeated, so a JSON array, not an object");
+	                  "field processes: repeated, so a JSON array, not an object");
 	assert_json_error(&google__protobuf__any__descriptor, "{\"value\":\"@@\"}",
-			  "field value: not base64: \"@@\"");
+	                  "field value: not base64: \"@@\"");
 
 	ProtobufCMessage *m = pbjson_new(kill);
 	struct pbjson_error err = {""};
 	cr_assert_eq(pbjson_parse(m, "{\"id\":", &err), -EINVAL);
 	cr_assert(strncmp(err.msg, "containerd.task.v2.KillRequest: not JSON: ", 42) == 0, "%s",
-		  err.msg);
+	          err.msg);
 	cr_assert_null(strchr(err.msg, '\n'), "one line: %s", err.msg);
 	protobuf_c_message_free_unpacked(m, NULL);
 }
@@ -427,7 +436,8 @@ Test(pbjson, pretty_output)
 	cr_assert_eq(pbjson_format(&s.base, true, &out, &err), 0, "%s", err.msg);
 	cr_assert_str_eq(out, "{\n  \"id\": \"{ } [\\n]\\\"{ }\",\n  \"now\": false\n}\n");
 	free(out);
-	Containerd__Task__V2__ExecProcessResponse e = CONTAINERD__TASK__V2__EXEC_PROCESS_RESPONSE__INIT;
+	Containerd__Task__V2__ExecProcessResponse e =
+	    CONTAINERD__TASK__V2__EXEC_PROCESS_RESPONSE__INIT;
 	cr_assert_eq(pbjson_format(&e.base, true, &out, &err), 0, "%s", err.msg);
 	cr_assert_str_eq(out, "{}\n");
 	free(out);
