@@ -687,7 +687,8 @@ static int set_scalar(const ProtobufCFieldDescriptor *f, void *p, const char *v,
 		if (!s)
 			return oom(err);
 		char **sp = p;
-		if (*sp != protobuf_c_empty_string)
+		/* neither the shared empty string nor a proto2 default is ours to free */
+		if (*sp != protobuf_c_empty_string && *sp != (const char *)f->default_value)
 			free(*sp);
 		*sp = s;
 		return 0;
