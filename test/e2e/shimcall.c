@@ -530,15 +530,19 @@ int main(int argc, char **argv)
 	if (strcmp(method, "raw-bytes") == 0) {
 		if (n_fields != 1)
 			usage();
-		return raw_bytes(address, fields[0],
-				 (int)((timeout_set || expect >= 0 ? timeout_s : 1) * 1000), expect);
+		int rc = raw_bytes(address, fields[0],
+				   (int)((timeout_set || expect >= 0 ? timeout_s : 1) * 1000), expect);
+		free(address);
+		return rc;
 	}
 	if (strcmp(method, "raw-request") == 0) {
 		if (n_fields < 2 || n_fields > 3)
 			usage();
 		uint32_t sid = n_fields == 3 ? (uint32_t)parse_uint(fields[2], UINT32_MAX) : 1;
-		return raw_request(address, ns, fields[0], fields[1], sid,
-				   (int)((timeout_set || expect >= 0 ? timeout_s : 1) * 1000), expect);
+		int rc = raw_request(address, ns, fields[0], fields[1], sid,
+				     (int)((timeout_set || expect >= 0 ? timeout_s : 1) * 1000), expect);
+		free(address);
+		return rc;
 	}
 
 	const ProtobufCServiceDescriptor *sd = &containerd__task__v2__task__descriptor;
