@@ -194,6 +194,24 @@ static int find_in_path(const char *name, char *out, size_t len)
 	return -ENOENT;
 }
 
+/* p made absolute against our cwd into out, as the shim runs in the bundle and
+ * takes paths from us: 0, or -ENAMETOOLONG / -errno. Addresses with a scheme
+ * ("unix://...") or abstract ones ("@...") are kept as they are. */
+static int absolute(const char *p, char *out, size_t len)
+{
+	if (p[0] == '/' || p[0] == '@' || strstr(p, "://")) {
+		if (strlen(p) >= len)
+			return -ENAMETOOLONG;
+		strcpy(out, p);
+		return 0;
+	}
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	int n = snprintf(out, len, "%s/%s", strcmp(cwd, "/") ? cwd : "", p);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 /* --binary, or containerd-shim-nano-v2 beside nanoctl's executable, else on
  * $PATH. Prints the error itself. */
 static int resolve_binary(const char *what, const char *given, const char *self, char *out,
@@ -204,7 +222,10 @@ static int resolve_binary(const char *what, const char *given, const char *self,
 			return nanoctl_err("%s: shim binary %s: %s", what, given,
 			                   access(given, F_OK) ? strerror(errno)
 			                                       : "not an executable file");
-		snprintf(out, len, "%s", given);
+		/* it runs in the bundle: a relative path would be taken from there */
+		int rc = absolute(given, out, len);
+		if (rc < 0)
+			return nanoctl_err("%s: shim binary %s: %s", what, given, strerror(-rc));
 		return 0;
 	}
 	if (given) {
@@ -280,9 +301,11 @@ static bool bundle_dir_ok(const char *what, const char *bundle)
 	return true;
 }
 
-/* Options start and delete share. */
+/* Options start and delete share; paths absolute. */
 struct action_opts {
-	const char *binary, *ns, *address, *bundle, *socket_dir, *id;
+	const char *binary, *ns, *id;
+	char bundle[PATH_MAX], address[PATH_MAX];
+	char socket_dir[PATH_MAX]; /* "" when not given */
 	bool debug;
 };
 
@@ -298,10 +321,11 @@ static const struct option action_long[] = {
 };
 
 /* Parses a start/delete command line; 0, or the exit status to return. */
-static int parse_action(const char *cmd, int argc, char **argv, bool socket_dir,
+static int parse_action(const char *cmd, int argc, char **argv, bool with_socket_dir,
                         struct action_opts *o)
 {
-	*o = (struct action_opts){.ns = SHIM_DEFAULT_NAMESPACE, .address = NANOCTL_DEFAULT_ADDRESS};
+	*o = (struct action_opts){.ns = SHIM_DEFAULT_NAMESPACE};
+	const char *bundle = NULL, *address = NANOCTL_DEFAULT_ADDRESS, *socket_dir = NULL;
 	int c;
 	optind = 0;
 	opterr = 0;
@@ -314,15 +338,15 @@ static int parse_action(const char *cmd, int argc, char **argv, bool socket_dir,
 			o->ns = optarg;
 			break;
 		case 'a':
-			o->address = optarg;
+			address = optarg;
 			break;
 		case 'B':
-			o->bundle = optarg;
+			bundle = optarg;
 			break;
 		case 'S':
-			if (!socket_dir)
+			if (!with_socket_dir)
 				return nanoctl_usage_err(cmd, "unknown option --socket-dir");
-			o->socket_dir = optarg;
+			socket_dir = optarg;
 			break;
 		case 'd':
 			o->debug = true;
@@ -339,10 +363,24 @@ static int parse_action(const char *cmd, int argc, char **argv, bool socket_dir,
 		return nanoctl_usage_err(cmd, "one task ID expected, got %d arguments",
 		                         argc - optind);
 	o->id = argv[optind];
-	if (!o->bundle)
+	if (!bundle)
 		return nanoctl_usage_err(cmd, "--bundle DIR is required");
 	if (!*o->ns)
 		return nanoctl_usage_err(cmd, "--namespace must not be empty");
+	const struct {
+		const char *opt, *in;
+		char *out;
+	} paths[] = {
+	    {"--bundle", bundle, o->bundle},
+	    {"--address", address, o->address},
+	    {"--socket-dir", socket_dir, o->socket_dir},
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		int rc = paths[i].in ? absolute(paths[i].in, paths[i].out, PATH_MAX) : 0;
+		if (rc < 0)
+			return nanoctl_err("%s %s: %s %s: %s", cmd, o->id, paths[i].opt,
+			                   paths[i].in, strerror(-rc));
+	}
 	return 0;
 }
 
@@ -387,7 +425,7 @@ static int run_action(const char *what, const struct action_opts *o, const char 
 	char *ttrpc_env = NULL, *ns_env = NULL, *sock_env = NULL;
 	if (asprintf(&ttrpc_env, "TTRPC_ADDRESS=%s", o->address) < 0 ||
 	    asprintf(&ns_env, "NAMESPACE=%s", o->ns) < 0 ||
-	    (o->socket_dir && asprintf(&sock_env, "NANOSHIM_SOCKET_DIR=%s", o->socket_dir) < 0)) {
+	    (*o->socket_dir && asprintf(&sock_env, "NANOSHIM_SOCKET_DIR=%s", o->socket_dir) < 0)) {
 		free(ttrpc_env);
 		free(ns_env);
 		return nanoctl_err("%s: out of memory", what);
