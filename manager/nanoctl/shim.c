@@ -51,12 +51,12 @@ static const char start_usage[] =
     "                     else on PATH); any shim v2 binary, e.g. containerd-shim-runc-v2\n"
     "  -n, --namespace NS namespace (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
     "  --address ADDR     where the shim publishes events (-address and TTRPC_ADDRESS;\n"
-    "                     default " NANOCTL_DEFAULT_ADDRESS "). When nothing listens\n"
-    "                     there, the shim's events are not delivered: fine by hand\n"
-    "                     (the Go shim then tries each event for 5 s and can take tens of\n"
-    "                     seconds to exit after Shutdown).\n"
+    "                     default: nanoctl's --address, " NANOCTL_DEFAULT_ADDRESS ").\n"
+    "                     When nothing listens there, the shim's events are not\n"
+    "                     delivered: fine by hand (the Go shim then tries each event\n"
+    "                     for 5 s and can take tens of seconds to exit after Shutdown).\n"
     "  --socket-dir DIR   NANOSHIM_SOCKET_DIR=DIR: where " SHIM_DEFAULT_BINARY " puts\n"
-    "                     its socket (other shims ignore it)\n"
+    "                     its socket, instead of /run/containerd/s (other shims ignore it)\n"
     "  --debug            pass -debug\n"
     "  -h, --help         this text\n"
     "\n"
@@ -110,7 +110,8 @@ static const char delete_usage[] =
     "  --binary PATH      the shim (default: " SHIM_DEFAULT_BINARY " beside nanoctl,\n"
     "                     else on PATH)\n"
     "  -n, --namespace NS namespace (default \"" SHIM_DEFAULT_NAMESPACE "\")\n"
-    "  --address ADDR     -address and TTRPC_ADDRESS (default " NANOCTL_DEFAULT_ADDRESS ")\n"
+    "  --address ADDR     -address and TTRPC_ADDRESS (default: nanoctl's --address,\n"
+    "                     " NANOCTL_DEFAULT_ADDRESS ")\n"
     "  --debug            pass -debug\n"
     "  -h, --help         this text\n"
     "\n"
@@ -322,10 +323,10 @@ static const struct option action_long[] = {
 
 /* Parses a start/delete command line; 0, or the exit status to return. */
 static int parse_action(const char *cmd, int argc, char **argv, bool with_socket_dir,
-                        struct action_opts *o)
+                        const struct nanoctl_global *g, struct action_opts *o)
 {
 	*o = (struct action_opts){.ns = SHIM_DEFAULT_NAMESPACE};
-	const char *bundle = NULL, *address = NANOCTL_DEFAULT_ADDRESS, *socket_dir = NULL;
+	const char *bundle = NULL, *address = g->address, *socket_dir = NULL;
 	int c;
 	optind = 0;
 	opterr = 0;
@@ -494,7 +495,7 @@ static int cmd_start(int argc, char **argv, const struct nanoctl_global *g)
 	if (wants_help(argc, argv))
 		return nanoctl_usage(start_usage);
 	struct action_opts o;
-	int rc = parse_action("shim start", argc, argv, true, &o);
+	int rc = parse_action("shim start", argc, argv, true, g, &o);
 	if (rc)
 		return rc;
 	char what[512];
@@ -541,7 +542,7 @@ static int cmd_delete(int argc, char **argv, const struct nanoctl_global *g)
 	if (wants_help(argc, argv))
 		return nanoctl_usage(delete_usage);
 	struct action_opts o;
-	int rc = parse_action("shim delete", argc, argv, false, &o);
+	int rc = parse_action("shim delete", argc, argv, false, g, &o);
 	if (rc)
 		return rc;
 	char what[512];
