@@ -94,6 +94,18 @@ out=$(nc "$bundle" connect id="$id")
 assert_eq "$pid" "$(field "$out" task_pid)" "Connect: task_pid"
 assert_eq "$(e2e_shim_pid "$id")" "$(field "$out" shim_pid)" "Connect: shim_pid"
 
+check "--timeout: Go durations; a deadline that passes is DeadlineExceeded"
+for d in 500ms 1.5s 2s 1m 1m30s; do
+	out=$("$NANOCTL" shim call -n "$E2E_NS" --timeout "$d" "$bundle" state id="$id")
+	assert_eq RUNNING "$(field "$out" status)" "State with --timeout $d"
+done
+rc=0
+"$NANOCTL" shim call -n "$E2E_NS" -t 300ms "$bundle" wait id="$id" >"$E2E_TMP/o" 2>"$E2E_TMP/e" || rc=$?
+assert_eq 1 "$rc" "Wait of a running task with -t 300ms: exit status"
+assert_one_line_error "$E2E_TMP/e" "nanoctl: shim call Wait: DeadlineExceeded: " \
+	"Wait of a running task with -t 300ms"
+assert_eq RUNNING "$(e2e_task_status "$id")" "the task runs on"
+
 out=$(nc "$bundle" kill id="$id" signal=15)
 assert_eq "{}" "$out" "Kill 15: an empty reply"
 out=$(nc "$bundle" wait id="$id")
@@ -164,6 +176,9 @@ assert_eq "$E2E_TMP/fb|-namespace fakens -address /fake.sock -publish-binary $NA
 env -u NANOSHIM_SOCKET_DIR "$NANOCTL" shim start --binary "$fake" --bundle "$E2E_TMP/fb" --debug fid2 >/dev/null
 assert_eq "$E2E_TMP/fb|-namespace default -address /run/nanoshim/nanoshimd.sock -publish-binary $NANOCTL -id fid2 -debug start|/run/nanoshim/nanoshimd.sock|default|2|unset" \
 	"$(tail -n 1 "$fake.log")" "defaults, and -debug"
+"$NANOCTL" --address /global.sock shim start --binary "$fake" --bundle "$E2E_TMP/fb" fid6 >/dev/null
+assert_match "$(tail -n 1 "$fake.log")" "\\|-namespace default -address /global.sock -publish-binary .*\\|/global.sock\\|" \
+	"nanoctl --address is start's default"
 rc=0
 FAKE=fail "$NANOCTL" shim start --binary "$fake" --bundle "$E2E_TMP/fb" fid3 >"$E2E_TMP/o" 2>"$E2E_TMP/e" || rc=$?
 assert_eq 1 "$rc" "a failing start: exit status"
