@@ -72,9 +72,14 @@ static void *field_ptr(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
 	return (char *)m + f->offset;
 }
 
+static bool is_oneof(const ProtobufCFieldDescriptor *f)
+{
+	return f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF;
+}
+
 static bool has_quantifier(const ProtobufCFieldDescriptor *f)
 {
-	return f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+	return !is_oneof(f) && f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
 	       f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING;
 }
 
@@ -86,6 +91,9 @@ static void set_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 
 static bool is_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
+	/* members of a oneof share their storage: only the one its case names is set */
+	if (is_oneof(f))
+		return *(const uint32_t *)((const char *)m + f->quantifier_offset) == f->id;
 	if (has_quantifier(f))
 		return *(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset);
 	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
@@ -1035,6 +1043,8 @@ static int set_from_json(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		return fail(err, -ELOOP, "field %s: nested deeper than %d", path, PBJSON_DEPTH_MAX);
 	if (YAJL_IS_NULL(v))
 		return 0;
+	if (is_oneof(f))
+		return fail(err, -EOPNOTSUPP, "field %s: a oneof member: not supported", path);
 	if (is_map(f))
 		return map_from_json(m, f, v, path, depth, err);
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
@@ -1171,6 +1181,8 @@ static int set_path(ProtobufCMessage *m, const char *name, const char *value, co
 	    protobuf_c_message_descriptor_get_field_by_name(d, fname);
 	if (!f)
 		return fail(err, -EINVAL, "%s has no field \"%s\"", d->name, fname);
+	if (is_oneof(f))
+		return fail(err, -EOPNOTSUPP, "field %s: a oneof member: not supported", path);
 
 	if (is_map(f)) {
 		if (!sub || !*sub) {

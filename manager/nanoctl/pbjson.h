@@ -4,7 +4,9 @@
  * base64, enums by name, maps as objects, google.protobuf.Any as
  * {"type_url", "value": base64}, google.protobuf.Timestamp as an RFC 3339 string.
  * Input sets fields from "name=value" strings (command lines) or from one JSON
- * object (yajl_tree); a refusal says which field and why in a pbjson_error. */
+ * object (yajl_tree); a refusal says which field and why in a pbjson_error.
+ * oneof members (none in the containerd APIs used here) are printed when set and
+ * refused on input. */
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
