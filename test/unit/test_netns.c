@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 static char tmp[64];
-static char ns_path[128];
+static char ns_path[128], ns_other[128];
 
 #define FMT(buf, ...) snprintf(buf, sizeof(buf), __VA_ARGS__)
 
@@ -37,6 +37,7 @@ static void setup(void)
 	FMT(tmp, "/tmp/nanoshim-netns-XXXXXX");
 	cr_assert(mkdtemp(tmp));
 	FMT(ns_path, "%s/run/netns/c1", tmp);
+	FMT(ns_other, "%s/run/netns/c2", tmp);
 }
 
 static void teardown(void)
@@ -45,6 +46,7 @@ static void teardown(void)
 	if (!tmp[0])
 		return;
 	netns_remove(ns_path);
+	netns_remove(ns_other);
 	FMT(cmd, "rm -rf '%s'", tmp);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", tmp);
@@ -182,15 +184,13 @@ Test(netns, traffic_on_lo_shows_in_its_counters)
 
 Test(netns, traffic_stays_in_its_namespace)
 {
-	char err[256] = "", other[128];
-	FMT(other, "%s/run/netns/c2", tmp);
+	char err[256] = "";
 	cr_assert_eq(netns_create(ns_path, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(netns_create(other, err, sizeof(err)), 0, "%s", err);
-	struct netns_if_stats a = lo_stats(other);
+	cr_assert_eq(netns_create(ns_other, err, sizeof(err)), 0, "%s", err);
+	struct netns_if_stats a = lo_stats(ns_other);
 	cr_assert_eq(in_ns(ns_path, udp_over_lo), 0);
-	struct netns_if_stats b = lo_stats(other);
+	struct netns_if_stats b = lo_stats(ns_other);
 	cr_assert_eq(b.rx_packets, a.rx_packets, "traffic of c1 counted on c2's lo");
-	cr_assert_eq(netns_remove(other), 0);
 }
 
 Test(netns, remove_leaves_no_mount_and_no_file)
