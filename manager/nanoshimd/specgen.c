@@ -107,10 +107,12 @@ static FILE *open_etc(const struct root *root, const char *rel, int *r)
 }
 
 /* Splits a passwd/group line at ':' into at most max fields (pointers into line,
- * NUL-terminated); returns the number of fields. */
+ * NUL-terminated; the missing ones NULL); returns the number of fields. */
 static size_t split_fields(char *line, char **fields, size_t max)
 {
 	size_t n = 0;
+	for (size_t i = 0; i < max; i++)
+		fields[i] = NULL;
 	line[strcspn(line, "\n")] = '\0';
 	while (n < max) {
 		fields[n++] = line;
@@ -672,6 +674,7 @@ int specgen_write(const struct specgen *s, const char *path, char *err, size_t e
 	struct resolved *rv;
 	struct root root = {.fd = -1};
 	struct gen j = {0};
+	char cerr[256];
 	const unsigned char *buf;
 	size_t len;
 	const char *base;
@@ -687,7 +690,6 @@ int specgen_write(const struct specgen *s, const char *path, char *err, size_t e
 	if (r < 0)
 		goto out;
 
-	char cerr[256];
 	rv->caps = caps_effective(s->cap_add, s->cap_drop, cerr, sizeof(cerr));
 	if (!rv->caps) {
 		r = set_err(err, errlen, -errno, "spec %s: %s", path, cerr);

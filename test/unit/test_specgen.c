@@ -87,6 +87,7 @@ static void fake_etc(void)
 	put("etc/group", "root:x:0:\n"
 			 "wheel:x:10:bob,carol\n"
 			 "staff:x:50:\n"
+			 "nomembers:x:77\n"
 			 "bob:x:1001:bob\n"
 			 "audio:x:29:carol,bob\n"
 			 "users:x:100:root\n");
