@@ -27,6 +27,9 @@ static const char *const default_caps[] = {
 #define CAPS_SET_MAX (CAP_LAST_CAP + 1)
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || !errlen)
 		return;

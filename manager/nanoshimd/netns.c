@@ -23,6 +23,9 @@
 #define SELF_NETNS "/proc/thread-self/ns/net"
 
 static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
 {
 	if (err && errlen) {
 		va_list ap;

@@ -26,6 +26,9 @@
 #define NAME_LEN 256            /* user and group names we keep */
 
 static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
 {
 	if (err && errlen) {
 		va_list ap;
