@@ -822,65 +822,97 @@ static void fix_hybrid_hugetlb(void)
 		     strerror(errno));
 }
 
-/* Generates a spec for args in a namespace of netns_create's and runs it with
- * runtime; returns the container's stdout in out. */
-static void run_container(const char *runtime, const char *name, const char *const *args,
-			  char *out, size_t outlen)
-{
-	char errout[4096], cgroup[96];
-	struct specgen s = base();
+static char rt_cgroup[96];
+static const char *const rt_cap_add[] = {"net_admin", NULL};
+static const char *const rt_cap_drop[] = {"kill", NULL};
 
+/* The spec the runtime tests start from: its own namespace of netns_create's, a
+ * hostname, NET_ADMIN added and KILL dropped, memory and cpu limits, a cgroup. */
+static struct specgen container_spec(const char *runtime, const char *name,
+				     const char *const *args)
+{
+	struct specgen s = base();
 	rt_runtime = runtime;
 	FMT(rt_id, "nanoshim-specgen-%d-%s", (int)getpid(), name);
-	FMT(cgroup, "/%s", rt_id);
+	FMT(rt_cgroup, "/%s", rt_id);
 	s.id = rt_id;
 	s.args = args;
 	s.hostname = "web";
 	s.net = SPECGEN_NET_NONE;
 	s.netns_path = rt_netns;
-	s.cap_add = LIST("net_admin");
-	s.cap_drop = LIST("kill");
+	s.cap_add = rt_cap_add; /* not LIST(): that would die with this call */
+	s.cap_drop = rt_cap_drop;
 	s.memory_limit = 64 << 20;
 	s.cpus = 0.5;
-	s.cgroups_path = cgroup;
-	s.user = "0:0";
-	write_ok(&s);
+	s.cgroups_path = rt_cgroup;
+	return s;
+}
 
-	const char *argv[] = {runtime, "--root", rt_root, "run", "--bundle", bundle, rt_id, NULL};
+/* Writes s and runs it to its end with rt_runtime (`run`, then `delete`); the
+ * container's stdout in out. */
+static void run_container(const struct specgen *s, char *out, size_t outlen)
+{
+	char errout[4096], delout[1024];
+	write_ok(s);
+
+	const char *argv[] = {rt_runtime, "--root", rt_root, "run", "--bundle", bundle, rt_id,
+			      NULL};
 	int status = run(argv, out, outlen, errout, sizeof(errout), 60);
-	cr_assert_eq(status, 0, "%s run: status %d, stdout \"%s\", stderr: %s", runtime, status,
-		     out, errout);
-	const char *del[] = {runtime, "--root", rt_root, "delete", "-f", rt_id, NULL};
-	status = run(del, errout, sizeof(errout), errout + 2048, 2048, 30);
-	cr_assert_eq(status, 0, "%s delete: %s", runtime, errout + 2048);
+	cr_assert_eq(status, 0, "%s run: status %d, stdout \"%s\", stderr: %s", rt_runtime,
+		     status, out, errout);
+	const char *del[] = {rt_runtime, "--root", rt_root, "delete", "-f", rt_id, NULL};
+	status = run(del, delout, sizeof(delout), errout, sizeof(errout), 30);
+	cr_assert_eq(status, 0, "%s delete: %s", rt_runtime, errout);
 	rt_id[0] = '\0';
 }
 
 static void accepted_by(const char *runtime)
 {
-	char err[256] = "", out[1024];
+	char err[256] = "", out[1024], want[256];
+	struct specgen s;
+	struct stat st;
+
 	busybox_rootfs();
+	fake_etc();
 	cr_assert_eq(netns_create(rt_netns, err, sizeof(err)), 0, "%s", err);
 
-	run_container(runtime, "echo", LIST("sh", "-c", "echo ok"), out, sizeof(out));
+	s = container_spec(runtime, "echo", LIST("sh", "-c", "echo ok"));
+	run_container(&s, out, sizeof(out));
 	cr_assert_str_eq(out, "ok\n");
 
 	/* the hostname is ours, the network namespace is the one netns_create made
 	 * (not one of the runtime's, which would also have lo up), and the capabilities
 	 * are ours: CAP_NET_ADMIN (12) in, CAP_KILL (5) out */
-	struct stat st;
-	char want[128];
 	cr_assert_eq(stat(rt_netns, &st), 0);
-	run_container(runtime, "look",
-		      LIST("sh", "-c",
-			   "busybox hostname; busybox readlink /proc/self/ns/net; "
-			   "busybox grep CapEff /proc/self/status"),
-		      out, sizeof(out));
+	s = container_spec(runtime, "look",
+			   LIST("sh", "-c",
+				"busybox hostname; busybox readlink /proc/self/ns/net; "
+				"busybox grep CapEff /proc/self/status"));
+	run_container(&s, out, sizeof(out));
 	FMT(want, "web\nnet:[%lu]\nCapEff:\t%016llx\n", (unsigned long)st.st_ino,
 	    (1ULL << 0) | (1ULL << 1) | (1ULL << 3) | (1ULL << 4) | (1ULL << 6) | (1ULL << 7) |
 		    (1ULL << 8) | (1ULL << 10) | (1ULL << 12) | (1ULL << 13) | (1ULL << 18) |
 		    (1ULL << 27) | (1ULL << 29) | (1ULL << 31));
 	cr_assert_str_eq(out, want);
+
+	/* the host's network namespace (ours), and a read-only rootfs */
+	cr_assert_eq(stat("/proc/self/ns/net", &st), 0);
+	s = container_spec(runtime, "host",
+			   LIST("sh", "-c",
+				"busybox readlink /proc/self/ns/net; "
+				"echo x 2>/dev/null >/x && echo rw || echo ro"));
+	s.net = SPECGEN_NET_HOST;
+	s.readonly_rootfs = true;
+	run_container(&s, out, sizeof(out));
+	FMT(want, "net:[%lu]\nro\n", (unsigned long)st.st_ino);
+	cr_assert_str_eq(out, want);
+
+	/* a user by name from the rootfs's passwd, with its groups */
+	s = container_spec(runtime, "user",
+			   LIST("sh", "-c", "busybox id -u; busybox id -g; busybox id -G"));
+	s.user = "bob";
+	run_container(&s, out, sizeof(out));
+	cr_assert_str_eq(out, "1000\n1001\n1001 10 29\n");
 }
 
 Test(runtime, runc_runs_the_spec)
