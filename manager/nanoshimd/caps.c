@@ -3,6 +3,8 @@
  * runc and crun expect ("CAP_" + upper case). */
 #include "caps.h"
 
+#include "quote.h"
+
 #include <cap-ng.h>
 #include <ctype.h>
 #include <errno.h>
@@ -102,7 +104,8 @@ static int canonical_list(const char *const *list, struct capset *out, char *err
 
 	for (size_t i = 0; list && list[i]; i++) {
 		if (caps_canonical(list[i], name, sizeof(name)) < 0) {
-			set_err(err, errlen, "unknown capability \"%s\"", list[i]);
+			char q[BUNDLE_QUOTE_MAX];
+			set_err(err, errlen, "unknown capability %s", bundle_quote(q, sizeof(q), list[i]));
 			return -EINVAL;
 		}
 		if (strcmp(name, "ALL") == 0)

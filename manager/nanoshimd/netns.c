@@ -4,6 +4,8 @@
  * to the namespace it was created in, so the thread can leave right away. */
 #include "netns.h"
 
+#include "quote.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -121,10 +123,11 @@ int netns_create(const char *path, char *err, size_t errlen)
 	bool entered = false, mounted = false;
 	int orig = -1, fd, r, nr;
 
+	char q[BUNDLE_QUOTE_MAX];
 	if (!path || path[0] != '/')
 		return set_err(err, errlen, -EINVAL,
-			       "create network namespace \"%s\": the path is not absolute",
-			       path ? path : "");
+			       "create network namespace %s: the path is not absolute",
+			       bundle_quote(q, sizeof(q), path));
 	r = mkdir_parents(path);
 	if (r < 0)
 		return set_err(err, errlen, r,

@@ -6,6 +6,7 @@
 
 #include "atomic.h"
 #include "caps.h"
+#include "quote.h"
 #include "spec.h"
 
 #include <errno.h>
@@ -24,6 +25,10 @@
 
 #define OCI_VERSION "1.0.2-dev" /* specs-go's Version, as containerd 1.6 writes it */
 #define NAME_LEN 256            /* user and group names we keep */
+
+/* a caller's string, quoted for a one-line message (into a compound literal, which
+ * lives to the end of the enclosing block) */
+#define Q(s) bundle_quote((char[BUNDLE_QUOTE_MAX]){0}, BUNDLE_QUOTE_MAX, (s))
 
 static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -242,15 +247,15 @@ static int resolve_user(const struct root *root, const char *user, struct ids *i
 		int64_t uid = parse_id(user, ulen);
 
 		if (ulen == 0 || ulen >= NAME_LEN || (group && (!*group || strchr(group, ':'))))
-			return set_err(err, errlen, -EINVAL, "invalid user \"%s\"", user);
+			return set_err(err, errlen, -EINVAL, "invalid user %s", Q(user));
 		if (uid < 0) {
 			/* a name: it must be in passwd */
 			memcpy(uname, user, ulen);
 			uname[ulen] = '\0';
 			r = passwd_find(root, uname, 0, &pw);
 			if (r == 0 || r == -ENOENT)
-				return set_err(err, errlen, -ENOENT, "user \"%s\" not found in %s/etc/passwd",
-					       uname, root->path);
+				return set_err(err, errlen, -ENOENT, "user %s not found in %s/etc/passwd",
+					       Q(uname), root->path);
 			if (r < 0)
 				return etc_error(err, errlen, root, "etc/passwd", r);
 			ids->uid = pw.uid;
@@ -274,7 +279,7 @@ static int resolve_user(const struct root *root, const char *user, struct ids *i
 				r = group_scan(root, group, &ids->gid, NULL, NULL);
 				if (r == 0 || r == -ENOENT)
 					return set_err(err, errlen, -ENOENT,
-						       "group \"%s\" not found in %s/etc/group", group,
+						       "group %s not found in %s/etc/group", Q(group),
 						       root->path);
 				if (r < 0)
 					return etc_error(err, errlen, root, "etc/group", r);
@@ -289,8 +294,8 @@ static int resolve_user(const struct root *root, const char *user, struct ids *i
 	if (*uname) {
 		r = group_scan(root, NULL, NULL, uname, ids);
 		if (r == -E2BIG)
-			return set_err(err, errlen, r, "user \"%s\": more than %d groups in %s/etc/group",
-				       uname, SPECGEN_GROUPS_MAX, root->path);
+			return set_err(err, errlen, r, "user %s: more than %d groups in %s/etc/group",
+				       Q(uname), SPECGEN_GROUPS_MAX, root->path);
 		if (r < 0 && r != -ENOENT)
 			return etc_error(err, errlen, root, "etc/group", r);
 	}
@@ -602,19 +607,19 @@ static int check_input(const struct specgen *s, const char *path, struct resolve
 	if (!s->args || !s->args[0] || !*s->args[0])
 		return set_err(err, errlen, -EINVAL, "spec %s: no process args", path);
 	if (s->cwd && s->cwd[0] != '/')
-		return set_err(err, errlen, -EINVAL, "spec %s: cwd \"%s\" is not absolute", path,
-			       s->cwd);
+		return set_err(err, errlen, -EINVAL, "spec %s: cwd %s is not absolute", path,
+			       Q(s->cwd));
 	for (size_t i = 0; s->env && s->env[i]; i++)
 		if (!*s->env[i] || s->env[i][0] == '=')
-			return set_err(err, errlen, -EINVAL, "spec %s: invalid env entry \"%s\"",
-				       path, s->env[i]);
+			return set_err(err, errlen, -EINVAL, "spec %s: invalid env entry %s",
+				       path, Q(s->env[i]));
 	if (s->net != SPECGEN_NET_NONE && s->net != SPECGEN_NET_HOST)
 		return set_err(err, errlen, -EINVAL, "spec %s: unknown network mode %d", path,
 			       (int)s->net);
 	if (s->net == SPECGEN_NET_NONE && s->netns_path && s->netns_path[0] != '/')
 		return set_err(err, errlen, -EINVAL,
-			       "spec %s: network namespace path \"%s\" is not absolute", path,
-			       s->netns_path);
+			       "spec %s: network namespace path %s is not absolute", path,
+			       Q(s->netns_path));
 	if (s->memory_limit < 0)
 		return set_err(err, errlen, -EINVAL, "spec %s: negative memory limit %lld", path,
 			       (long long)s->memory_limit);

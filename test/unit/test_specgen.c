@@ -584,6 +584,9 @@ Test(specgen, bad_capability_fails_and_leaves_no_file)
 	s.cap_add = NULL;
 	s.cap_drop = LIST("kill", "bogus");
 	write_fails(&s, -EINVAL, "unknown capability \"bogus\"");
+	/* a hostile name cannot make the message two lines */
+	s.cap_drop = LIST("kill\nCAP_FORGED");
+	write_fails(&s, -EINVAL, "unknown capability \"kill\\nCAP_FORGED\"");
 }
 
 Test(specgen, a_failed_write_keeps_the_previous_file)
