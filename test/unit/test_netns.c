@@ -259,3 +259,24 @@ Test(netns, stats_of_the_callers_namespace_and_a_short_array)
 	cr_assert_geq(n, 1);
 	cr_assert_eq(netns_stats(ns_path, st, 1), n);
 }
+
+Test(netns, a_failed_create_leaves_nothing)
+{
+	char err[256] = "", file[128], under[160];
+	struct stat st;
+	ino_t before = self_netns();
+	/* a parent that is a file: the directory cannot be made */
+	FMT(file, "%s/file", tmp);
+	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	FMT(under, "%s/sub/ns", file);
+	cr_assert_eq(netns_create(under, err, sizeof(err)), -ENOTDIR);
+	cr_assert(strstr(err, under), "err: %s", err);
+	cr_assert_eq(self_netns(), before);
+	/* no message buffer is fine too */
+	cr_assert_eq(netns_create(file, NULL, 0), -EEXIST);
+	cr_assert_eq(stat(file, &st), 0);
+	cr_assert(S_ISREG(st.st_mode));
+	cr_assert_eq(mounts_at(file), 0);
+}

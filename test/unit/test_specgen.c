@@ -671,6 +671,9 @@ Test(specgen, missing_input)
 	s.env = LIST("=x");
 	write_fails(&s, -EINVAL, "invalid env entry \"=x\"");
 	s = base();
+	s.cap_add = LIST("nope");
+	cr_assert_eq(specgen_write(&s, config, NULL, 0), -EINVAL, "no message buffer is fine");
+	s = base();
 	cr_assert_eq(specgen_write(&s, "/nonexistent-dir/config.json", err, sizeof(err)), -ENOENT);
 	cr_assert(strstr(err, "/nonexistent-dir/config.json"), "%s", err);
 }
