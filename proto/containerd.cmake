@@ -13,3 +13,7 @@ nanoshim_protoc(nanoshim_proto
   cgroups/v1/metrics.proto
   cgroups/v2/metrics.proto)
 target_link_libraries(nanoshim_proto PUBLIC ttrpc_proto)
+
+# nanoshimd's own API (manager/).
+nanoshim_protoc(nanoshim_manager_proto nanoshim/v1/manager.proto)
+target_link_libraries(nanoshim_manager_proto PUBLIC ttrpc_proto)
