@@ -1,0 +1,421 @@
+/* One shim per container, driven as containerd's runtime v2 drives it: the
+ * `start` action (its printed address), one ttrpc client on the loop, Task
+ * calls with the namespace in metadata, a Wait out for every live process, and,
+ * when the connection drops without a Shutdown, the `delete` action — whose
+ * reply is the exit status of a container whose shim died. */
+#include "nanoshimd.h"
+#include "atomic.h"
+#include "files.h"
+#include "log.h"
+#include "reaper.h"
+#include "spawn.h"
+
+#include "containerd/task/v2/shim.pb-c.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define TASK_SERVICE "containerd.task.v2.Task"
+#define NS_KEY "containerd-namespace-ttrpc"
+#define MAX_ENV 512
+
+extern char **environ;
+
+static const char *shim_binary(const struct ctr *c)
+{
+	if (c->record && c->record->shim_binary && c->record->shim_binary[0])
+		return c->record->shim_binary;
+	return c->d->cfg.shim_binary;
+}
+
+/* The caller's environment with ours over it: TTRPC_ADDRESS (where the shim
+ * publishes), GOMAXPROCS=2 as containerd sets it, and the socket dir our shim
+ * honours (other shims ignore it). */
+static const char **shim_env(const struct daemon *d, char (*own)[4200])
+{
+	static const char *env[MAX_ENV];
+	size_t n = 0;
+	snprintf(own[0], sizeof(own[0]), "TTRPC_ADDRESS=%s", d->cfg.address);
+	snprintf(own[1], sizeof(own[1]), "NANOSHIM_SOCKET_DIR=%s", d->socket_dir);
+	snprintf(own[2], sizeof(own[2]), "GOMAXPROCS=2");
+	for (char **e = environ; *e && n < MAX_ENV - 4; e++) {
+		if (strncmp(*e, "TTRPC_ADDRESS=", 14) == 0 ||
+		    strncmp(*e, "NANOSHIM_SOCKET_DIR=", 20) == 0 || strncmp(*e, "GOMAXPROCS=", 11) == 0 ||
+		    strncmp(*e, "NANOSHIM_CRASH_AT=", 18) == 0)
+			continue;
+		env[n++] = *e;
+	}
+	for (int i = 0; i < 3; i++)
+		env[n++] = own[i];
+	env[n] = NULL;
+	return env;
+}
+
+/* ---- start ----------------------------------------------------------- */
+
+struct start_op {
+	struct ctr *c;
+	shim_started_fn done;
+	void *userdata;
+	struct loop_timer *timer;
+	pid_t pid;
+};
+
+static void on_start_timeout(void *ud)
+{
+	struct start_op *op = ud;
+	op->timer = NULL;
+	log_warn("shim start %s/%s: no address after the start timeout; killing it", op->c->ns,
+		 op->c->id);
+	kill(op->pid, SIGKILL); /* our own child, not yet reaped */
+}
+
+static void trim(char *s, size_t *len)
+{
+	while (*len && (s[*len - 1] == '\n' || s[*len - 1] == ' ' || s[*len - 1] == '\r'))
+		s[--*len] = '\0';
+}
+
+static void on_start_done(pid_t pid, int status, const char *out, size_t outlen, const char *err,
+			  size_t errlen, void *ud)
+{
+	struct start_op *op = ud;
+	struct ctr *c = op->c;
+	loop_timer_cancel(op->timer);
+	char msg[512];
+	int rc = 0;
+	char addr[256] = "";
+	if (outlen < sizeof(addr)) {
+		memcpy(addr, out, outlen);
+		addr[outlen] = '\0';
+		trim(addr, &outlen);
+	}
+	if (status != 0 || !addr[0] || outlen >= sizeof(addr)) {
+		size_t el = errlen;
+		char ebuf[400];
+		snprintf(ebuf, sizeof(ebuf), "%s", errlen ? err : out);
+		el = strlen(ebuf);
+		trim(ebuf, &el);
+		snprintf(msg, sizeof(msg), "shim start failed: %s",
+			 ebuf[0] ? ebuf : status ? "exit status" : "no address printed");
+		if (status != 0 && !ebuf[0])
+			snprintf(msg, sizeof(msg), "shim start failed: exit status %d", status);
+		rc = -EIO;
+	} else if (c->removed) {
+		rc = -ECANCELED;
+		snprintf(msg, sizeof(msg), "container deleted while its shim started");
+	} else {
+		snprintf(c->shim_address, sizeof(c->shim_address), "%s", addr);
+		crash_point(c->d, "create-shim-started");
+		int dfd = open(c->bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			const char *bin = shim_binary(c);
+			bundle_write_file_volatile(dfd, NANOSHIMD_SHIM_BINARY_FILE, bin, strlen(bin),
+						   0600);
+			pid_t spid;
+			if (bundle_read_shim_pid(dfd, &spid) == 0)
+				c->shim_pid = spid;
+			close(dfd);
+		}
+		rc = shim_connect(c, c->d->cfg.start_timeout_ns);
+		if (rc < 0)
+			snprintf(msg, sizeof(msg), "connect to shim at %s: %s", addr, strerror(-rc));
+	}
+	op->done(c, rc, rc < 0 ? msg : NULL, op->userdata);
+	ctr_unref(c);
+	free(op);
+}
+
+int shim_start(struct ctr *c, shim_started_fn done, void *userdata)
+{
+	struct daemon *d = c->d;
+	struct start_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->c = c;
+	op->done = done;
+	op->userdata = userdata;
+	const char *argv[16];
+	int n = 0;
+	argv[n++] = shim_binary(c);
+	argv[n++] = "-namespace";
+	argv[n++] = c->ns;
+	argv[n++] = "-address";
+	argv[n++] = d->cfg.address;
+	argv[n++] = "-publish-binary";
+	argv[n++] = d->self;
+	argv[n++] = "-id";
+	argv[n++] = c->id;
+	if (d->cfg.debug)
+		argv[n++] = "-debug";
+	argv[n++] = "start";
+	argv[n] = NULL;
+	char own[3][4200];
+	struct spawn_req req = {
+		.argv = argv,
+		.envp = shim_env(d, own),
+		.cwd = c->bundle,
+		.fds = {-1, -1, -1},
+		.flags = SPAWN_CAPTURE_STDOUT | SPAWN_CAPTURE_STDERR,
+	};
+	c->shim_state = SHIM_STARTING;
+	ctr_ref(c);
+	pid_t pid = spawn_async(d->loop, d->reaper, &req, on_start_done, op);
+	if (pid < 0) {
+		ctr_unref(c);
+		free(op);
+		return (int)pid;
+	}
+	op->pid = pid;
+	if (d->cfg.start_timeout_ns > 0)
+		op->timer = loop_add_timer(d->loop, loop_now_ns() + d->cfg.start_timeout_ns,
+					   on_start_timeout, op);
+	return 0;
+}
+
+/* ---- the connection ---------------------------------------------------- */
+
+static void on_client_io(struct loop_source *src, int fd, uint32_t events, void *ud)
+{
+	struct ctr *c = ud;
+	ctr_ref(c);
+	if (c->client)
+		ttrpc_client_dispatch(c->client);
+	ctr_unref(c);
+}
+
+static void after_cleanup(struct ctr *c, void *ud)
+{
+	if (c->recovering)
+		recover_done_one(c);
+}
+
+static void on_client_close(struct ttrpc_client *cl, int err, void *ud)
+{
+	struct ctr *c = ud;
+	if (c->client != cl)
+		return;
+	/* freeing the client inside its own close callback is allowed */
+	loop_io_remove(c->client_src);
+	c->client_src = NULL;
+	c->client = NULL;
+	ttrpc_client_free(cl);
+	if (c->shutting_down || c->removed) {
+		c->shim_state = SHIM_GONE;
+		return;
+	}
+	if (err == ETIMEDOUT) {
+		/* never connected in time: a wedged shim is not a dead one */
+		log_warn("shim of %s/%s at %s: connect timed out; retrying", c->ns, c->id,
+			 c->shim_address);
+		c->shim_state = SHIM_UNREACHABLE;
+		recover_done_one(c);
+		recover_retry(c);
+		return;
+	}
+	log_warn("shim of %s/%s: connection lost (%s); cleaning up with its delete action",
+		 c->ns, c->id, err ? strerror(err) : "closed");
+	shim_cleanup_dead(c, after_cleanup, NULL);
+}
+
+int shim_connect(struct ctr *c, int64_t timeout_ns)
+{
+	shim_disconnect(c);
+	struct ttrpc_client *cl;
+	int rc = ttrpc_client_connect_nb(c->shim_address, timeout_ns, &cl);
+	if (rc < 0)
+		return rc;
+	c->client_src = loop_add_io(c->d->loop, ttrpc_client_fd(cl), EPOLLIN, on_client_io, c);
+	if (!c->client_src) {
+		ttrpc_client_free(cl);
+		return -ENOMEM;
+	}
+	c->client = cl;
+	ttrpc_client_on_close(cl, on_client_close, c);
+	c->shim_state = SHIM_CONNECTED;
+	return 0;
+}
+
+void shim_disconnect(struct ctr *c)
+{
+	loop_io_remove(c->client_src);
+	c->client_src = NULL;
+	struct ttrpc_client *cl = c->client;
+	c->client = NULL;
+	ttrpc_client_free(cl); /* pending calls fail with Canceled */
+}
+
+/* ---- calls ------------------------------------------------------------- */
+
+struct call_op {
+	struct ctr *c;
+	shim_reply_fn done;
+	void *userdata;
+};
+
+static void on_reply(const struct ttrpc_status *st, ProtobufCMessage *reply, void *ud)
+{
+	struct call_op *op = ud;
+	op->done(op->c, st, reply, op->userdata);
+	if (reply)
+		protobuf_c_message_free_unpacked(reply, NULL);
+	ctr_unref(op->c);
+	free(op);
+}
+
+int shim_call(struct ctr *c, const char *method, const ProtobufCMessage *req,
+	      const ProtobufCMessageDescriptor *reply_desc, int64_t timeout_ns, shim_reply_fn done,
+	      void *userdata)
+{
+	if (!c->client)
+		return -ENOTCONN;
+	struct call_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->c = c;
+	op->done = done;
+	op->userdata = userdata;
+	struct ttrpc_kv md = {NS_KEY, c->ns};
+	struct ttrpc_call_opts opts = {.timeout_ns = timeout_ns, .metadata = &md, .n_metadata = 1};
+	ctr_ref(c);
+	int64_t rc = ttrpc_client_call_async(c->client, TASK_SERVICE, method, req, reply_desc,
+					     &opts, on_reply, op);
+	if (rc < 0) {
+		ctr_unref(c);
+		free(op);
+		return (int)rc;
+	}
+	return 0;
+}
+
+static void on_wait(struct ctr *c, const struct ttrpc_status *st, ProtobufCMessage *reply,
+		    void *ud)
+{
+	struct proc *p = ud;
+	/* p may be gone (exec deleted): find it again by identity */
+	bool found = p == &c->init;
+	for (struct proc *q = c->execs; q && !found; q = q->next)
+		found = q == p;
+	if (!found)
+		return;
+	p->waiting = false;
+	if (st->code != TTRPC_OK) {
+		/* the connection dropped: the dead-shim path or recovery takes over */
+		log_debug("wait %s/%s %s: %s", c->ns, c->id, p->exec_id, st->message);
+		return;
+	}
+	Containerd__Task__V2__WaitResponse *w = (void *)reply;
+	struct timespec at = {0};
+	if (w->exited_at) {
+		at.tv_sec = w->exited_at->seconds;
+		at.tv_nsec = w->exited_at->nanos;
+	}
+	proc_exited(p, w->exit_status, &at, false);
+}
+
+void shim_wait(struct proc *p)
+{
+	struct ctr *c = p->ctr;
+	if (p->waiting || p->exited || !c->client)
+		return;
+	Containerd__Task__V2__WaitRequest req = CONTAINERD__TASK__V2__WAIT_REQUEST__INIT;
+	req.id = c->id;
+	req.exec_id = p->exec_id;
+	if (shim_call(c, "Wait", &req.base, &containerd__task__v2__wait_response__descriptor, 0,
+		      on_wait, p) == 0)
+		p->waiting = true;
+}
+
+/* ---- a dead shim --------------------------------------------------------- */
+
+struct cleanup_op {
+	struct ctr *c;
+	shim_cleaned_fn done;
+	void *userdata;
+};
+
+static void on_delete_done(pid_t pid, int status, const char *out, size_t outlen,
+			   const char *err, size_t errlen, void *ud)
+{
+	struct cleanup_op *op = ud;
+	struct ctr *c = op->c;
+	c->cleaning = false;
+	c->shim_state = SHIM_GONE;
+	uint32_t code = 128 + SIGKILL;
+	struct timespec at;
+	clock_gettime(CLOCK_REALTIME, &at);
+	Containerd__Task__V2__DeleteResponse *dr = NULL;
+	if (status == 0)
+		dr = containerd__task__v2__delete_response__unpack(NULL, outlen, (const uint8_t *)out);
+	if (dr) {
+		code = dr->exit_status;
+		if (!c->init.pid)
+			c->init.pid = dr->pid;
+		if (dr->exited_at) {
+			at.tv_sec = dr->exited_at->seconds;
+			at.tv_nsec = dr->exited_at->nanos;
+		}
+		containerd__task__v2__delete_response__free_unpacked(dr, NULL);
+	} else {
+		log_warn("%s/%s: shim delete action failed (status %d): %.*s", c->ns, c->id, status,
+			 (int)(errlen > 300 ? 300 : errlen), err);
+	}
+	for (struct proc *p = c->execs; p; p = p->next)
+		if (!p->exited)
+			proc_exited(p, 128 + SIGKILL, &at, true);
+	if (!c->init.exited)
+		proc_exited(&c->init, code, &at, true);
+	if (op->done)
+		op->done(c, op->userdata);
+	ctr_unref(c);
+	free(op);
+}
+
+void shim_cleanup_dead(struct ctr *c, shim_cleaned_fn done, void *userdata)
+{
+	struct daemon *d = c->d;
+	shim_disconnect(c);
+	struct cleanup_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return;
+	op->c = c;
+	op->done = done;
+	op->userdata = userdata;
+	const char *argv[16];
+	int n = 0;
+	argv[n++] = shim_binary(c);
+	argv[n++] = "-namespace";
+	argv[n++] = c->ns;
+	argv[n++] = "-address";
+	argv[n++] = d->cfg.address;
+	argv[n++] = "-publish-binary";
+	argv[n++] = d->self;
+	argv[n++] = "-id";
+	argv[n++] = c->id;
+	argv[n++] = "-bundle";
+	argv[n++] = c->bundle;
+	argv[n++] = "delete";
+	argv[n] = NULL;
+	char own[3][4200];
+	struct spawn_req req = {
+		.argv = argv,
+		.envp = shim_env(d, own),
+		.cwd = c->bundle,
+		.fds = {-1, -1, -1},
+		.flags = SPAWN_CAPTURE_STDOUT | SPAWN_CAPTURE_STDERR,
+	};
+	c->cleaning = true;
+	ctr_ref(c);
+	pid_t pid = spawn_async(d->loop, d->reaper, &req, on_delete_done, op);
+	if (pid < 0) {
+		log_error("%s/%s: cannot run the shim's delete action: %s", c->ns, c->id,
+			  strerror((int)-pid));
+		on_delete_done(0, 127, "", 0, "", 0, op);
+	}
+}
