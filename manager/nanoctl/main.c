@@ -15,18 +15,25 @@
 
 /* One line per command group. */
 static const struct nanoctl_command *const commands[] = {
-    &nanoctl_shim_command,
+    &nanoctl_run_command,    &nanoctl_create_command, &nanoctl_start_command,
+    &nanoctl_exec_command,   &nanoctl_ls_command,     &nanoctl_ps_command,
+    &nanoctl_kill_command,   &nanoctl_pause_command,  &nanoctl_resume_command,
+    &nanoctl_update_command, &nanoctl_stats_command,  &nanoctl_wait_command,
+    &nanoctl_rm_command,     &nanoctl_logs_command,   &nanoctl_events_command,
+    &nanoctl_info_command,   &nanoctl_get_command,    &nanoctl_shim_command,
 };
 
 static const char main_usage[] =
-    "usage: nanoctl [--address SOCK] COMMAND [ARGS...]\n"
+    "usage: nanoctl [--address SOCK] [--namespace NS] COMMAND [ARGS...]\n"
     "       nanoctl --version | --help\n"
     "\n"
     "The command line of nanoshimd, nanoshim's manager, and a by-hand tool for\n"
     "containerd shim v2 binaries.\n"
     "\n"
     "Options:\n"
-    "  --address SOCK  nanoshimd's socket (default " NANOCTL_DEFAULT_ADDRESS ")\n"
+    "  --address SOCK  nanoshimd's socket (default $NANOSHIMD_ADDRESS, else\n"
+    "                  " NANOCTL_DEFAULT_ADDRESS ")\n"
+    "  -n, --namespace NS  the containers' namespace (default \"default\")\n"
     "  -h, --help      this text; COMMAND --help for a command's\n"
     "  --version       nanoctl's version\n"
     "\n"
@@ -111,13 +118,19 @@ int main(int argc, char **argv)
 	    {0},
 	};
 	struct nanoctl_global g = {.address = NANOCTL_DEFAULT_ADDRESS, .argv0 = argv[0]};
+	const char *env_addr = getenv("NANOSHIMD_ADDRESS");
+	if (env_addr && env_addr[0])
+		g.address = env_addr;
 	const size_t n = sizeof(commands) / sizeof(commands[0]);
 	int c;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hn:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			g.address = optarg;
+			break;
+		case 'n':
+			g.namespace_ = optarg;
 			break;
 		case 'h':
 			fputs(main_usage, stdout);

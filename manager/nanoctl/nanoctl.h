@@ -11,6 +11,7 @@
 struct nanoctl_global {
 	const char *address; /* nanoshimd's socket (--address) */
 	const char *argv0;   /* how nanoctl was invoked, for messages */
+	const char *namespace_; /* containers' namespace (--namespace, default "default") */
 };
 
 /* Exit statuses every command uses. */
@@ -45,3 +46,9 @@ int nanoctl_usage_err(const char *cmd, const char *fmt, ...) __attribute__((form
 
 /* Command groups, one file each, listed in main.c's table. */
 extern const struct nanoctl_command nanoctl_shim_command; /* shim.c */
+/* ctr.c: the container commands, each a call to nanoshimd */
+extern const struct nanoctl_command nanoctl_run_command, nanoctl_create_command,
+	nanoctl_start_command, nanoctl_exec_command, nanoctl_ls_command, nanoctl_ps_command,
+	nanoctl_kill_command, nanoctl_pause_command, nanoctl_resume_command, nanoctl_update_command,
+	nanoctl_stats_command, nanoctl_wait_command, nanoctl_rm_command, nanoctl_logs_command,
+	nanoctl_events_command, nanoctl_info_command, nanoctl_get_command;
