@@ -94,11 +94,15 @@ reports=$(mktemp -d /tmp/nanoshim-asan.XXXXXX)
 # (with the regression tests of the reliability review's items: created tasks, exec
 # terminals, runtime faults and races, events against a full backlog, stdio that must
 # not block, logger readiness)
+# (and nanoshimd with nanoctl: every command, restart recovery, every crash point)
 for t in 01-run 04-stdin 07-exec 09-pause 19-bad-input 26-logger-ready 27-stdio-no-block \
-	31-events-backlog 40-created-task 41-exec-terminal 42-runtime-faults; do
+	31-events-backlog 40-created-task 41-exec-terminal 42-runtime-faults 50-nanoshimd \
+	51-nanoshimd-recovery; do
 	ASAN_OPTIONS=log_path=$reports/asan:detect_leaks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$reports/ubsan \
 	SHIM_BINARY=$top/build-asan/shim/containerd-shim-nano-v2 \
+	NANOSHIMD=$top/build-asan/manager/nanoshimd/nanoshimd \
+	NANOCTL=$top/build-asan/manager/nanoctl/nanoctl \
 	E2E_CACHE_DIR=$top/build/test/e2e/cache E2E_TIMEOUT=200 \
 		test/e2e/$t.sh >"$reports/$t.out" 2>&1 || { cat "$reports/$t.out"; echo "$t failed under ASan" >&2; exit 1; }
 	echo "ok $t"

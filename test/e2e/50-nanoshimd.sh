@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# nanoshimd and nanoctl, every container command, through real shims and runc/crun:
+# run (foreground, detached, stdin, --rm), create/start, ls, ps, exec, kill, wait,
+# pause/resume, update, stats, logs, events, info, get, rm; networking and capabilities
+# of generated specs; and bad input answered with one-line errors, nothing left half-made.
+. "$(dirname "$0")/mgr-lib.sh"
+mgr_setup
+mgr_start
+
+check "run in the foreground: its output (stdout and stderr in one log; each stream in order), its exit status"
+rc=0
+out=$(ctl run --rootfs "$E2E_ROOTFS" fg sh -c 'echo hello; echo oops >&2; echo bye; exit 3' 2>"$E2E_TMP/fg.err") || rc=$?
+assert_eq $'hello\nbye' "$(grep -v oops <<<"$out")" "stdout lines of run, in order"
+assert_eq "oops" "$(grep oops <<<"$out")" "stderr line of run"
+assert_eq "" "$(cat "$E2E_TMP/fg.err")" "nanoctl's own stderr"
+assert_eq 3 "$rc" "exit status of run"
+assert_eq "STOPPED (3)" "$(mgr_status fg)" "ls after it exited"
+ctl rm fg
+assert_eq "" "$(mgr_status fg)" "ls after rm"
+[ ! -e "$(mgr_bundle fg)" ] || fail "bundle of fg left after rm"
+pass "bundle removed with the container"
+
+check "run -i: stdin reaches the process; --rm deletes it afterwards"
+out=$(printf 'line one\nline two\n' | ctl run -i --rm --rootfs "$E2E_ROOTFS" cat1 cat)
+assert_eq $'line one\nline two' "$out" "cat of stdin"
+assert_eq "" "$(mgr_status cat1)" "ls after run --rm"
+
+check "run -d, ls, ps, get, logs"
+# pid 1 of a pid namespace ignores signals it has no handler for: trap TERM
+ctl run -d --rootfs "$E2E_ROOTFS" web sh -c 'trap "exit 143" TERM; echo started; while :; do sleep 0.1; done'
+assert_eq "RUNNING" "$(mgr_status web)" "status of web"
+pid=$(mgr_pid web)
+[ -n "$pid" ] && [ "$pid" -gt 0 ] && kill -0 "$pid" || fail "web's pid $pid is not alive"
+pass "web runs as pid $pid"
+assert_contains "$(ctl ps web)" "$pid" "ps lists the init pid"
+ctl get web >"$E2E_TMP/get.json"
+assert_eq "web" "$(jq -r .id "$E2E_TMP/get.json")" "get: id"
+assert_eq "STATUS_RUNNING" "$(jq -r .init.status "$E2E_TMP/get.json")" "get: status"
+web_logged() { ctl logs web | grep -qx started; }
+wait_for 10 "web's output in its log" web_logged
+
+check "exec: output, exit status; the exec is deleted afterwards"
+rc=0
+out=$(ctl exec --exec-id e1 web sh -c 'echo in exec; exit 5') || rc=$?
+assert_eq "in exec" "$out" "exec stdout"
+assert_eq 5 "$rc" "exec exit status"
+assert_eq "0" "$(ctl get web | jq '.execs | length')" "execs left after a foreground exec"
+out=$(ctl exec --exec-id e2 --env FOO=bar --cwd /tmp web sh -c 'echo $FOO $(pwd)')
+assert_eq "bar /tmp" "$out" "exec --env and --cwd"
+
+check "pause and resume"
+ctl pause web
+assert_eq "PAUSED" "$(mgr_status web)" "status after pause"
+grep -q '^State:.*T' "/proc/$pid/status" || grep -q 'FROZEN' "$(e2e_cgroup_dir "$pid" freezer)/freezer.state" 2>/dev/null ||
+	fail "web's process is not frozen after pause"
+pass "process frozen"
+ctl resume web
+assert_eq "RUNNING" "$(mgr_status web)" "status after resume"
+
+check "update: a new memory limit reaches the cgroup"
+ctl update --memory 64m web
+if [ "$(e2e_cgroup_mode)" = v2 ]; then
+	lim=$(cat "$(e2e_cgroup_dir "$pid")/memory.max")
+else
+	lim=$(cat "$(e2e_cgroup_dir "$pid" memory)/memory.limit_in_bytes")
+fi
+assert_eq $((64 << 20)) "$lim" "memory limit after update"
+
+check "stats: cgroup metrics and the network namespace's interface counters"
+ctl stats web >"$E2E_TMP/stats.json"
+jq -e '.metrics != null' "$E2E_TMP/stats.json" >/dev/null || fail "stats: no metrics: $(cat "$E2E_TMP/stats.json")"
+assert_eq "lo" "$(jq -r '.interfaces[].name' "$E2E_TMP/stats.json")" "stats: interfaces of --net none"
+pass "stats has metrics and lo"
+
+check "kill: default TERM, wait returns the container's status"
+ctl kill web
+rc=0
+ctl wait web || rc=$?
+assert_eq 143 "$rc" "wait after kill (128 + TERM)"
+assert_eq "STOPPED (143)" "$(mgr_status web)" "status after kill"
+ctl rm web
+
+check "create, then start; kill -s KILL --all"
+ctl create --rootfs "$E2E_ROOTFS" cs sleep 100000
+assert_eq "CREATED" "$(mgr_status cs)" "status after create"
+ctl start cs
+assert_eq "RUNNING" "$(mgr_status cs)" "status after start"
+ctl kill -s KILL --all cs
+rc=0
+ctl wait cs || rc=$?
+assert_eq 137 "$rc" "wait after kill -s KILL"
+ctl rm cs
+
+check "--net none: only lo, up; --net host: the host's interfaces"
+out=$(ctl run --rm --rootfs "$E2E_ROOTFS" n1 sh -c 'ls /sys/class/net; cat /sys/class/net/lo/flags')
+assert_eq $'lo\n0x9' "$out" "interfaces and lo's flags (UP|LOOPBACK) with --net none"
+host_ifs=$(ls /sys/class/net | sort | tr '\n' ' ')
+out=$(ctl run --rm --net host --rootfs "$E2E_ROOTFS" n2 sh -c 'ls /sys/class/net' | sort | tr '\n' ' ')
+assert_eq "$host_ifs" "$out" "interfaces with --net host"
+[ -z "$(ls "$MGR_ROOT/netns" 2>/dev/null)" ] || fail "network namespaces left: $(ls "$MGR_ROOT/netns")"
+pass "no network namespace left after --rm"
+
+check "capabilities: --cap-add and --cap-drop by name"
+capeff() { ctl run --rm "$@" --rootfs "$E2E_ROOTFS" caps sh -c 'grep CapEff /proc/self/status' | awk '{ print $2 }'; }
+base=$((16#$(capeff)))
+with=$((16#$(capeff --cap-add net_admin --cap-drop CAP_CHOWN)))
+[ $((base & (1 << 0))) -ne 0 ] || fail "CAP_CHOWN not in the default set"
+[ $((with & (1 << 0))) -eq 0 ] || fail "CAP_CHOWN still there after --cap-drop"
+[ $((with & (1 << 12))) -ne 0 ] || fail "CAP_NET_ADMIN missing after --cap-add"
+[ $((base & (1 << 12))) -eq 0 ] || fail "CAP_NET_ADMIN in the default set"
+pass "CapEff $(printf %x $base) → $(printf %x $with)"
+
+check "crun as the runtime (--runtime-binary)"
+if command -v crun >/dev/null; then
+	e2e_fix_hybrid_hugetlb
+	out=$(ctl run --rm --runtime-binary "$(type -P crun)" --rootfs "$E2E_ROOTFS" cr sh -c 'echo via crun; exit 4' || echo "rc=$?")
+	assert_eq $'via crun\nrc=4' "$out" "output and status through crun"
+else
+	fail "crun not installed"
+fi
+
+check "events: what happened is replayed with --since"
+ctl events --since 10m --no-follow >"$E2E_TMP/events.json"
+jq -s -e 'map(select(.topic == "/tasks/exit" and .id == "fg" and .exit_status == 3)) | length > 0' "$E2E_TMP/events.json" >/dev/null ||
+	fail "no /tasks/exit of fg with status 3 in: $(head -c 2000 "$E2E_TMP/events.json")"
+jq -s -e 'map(select(.topic == "/tasks/start" and .id == "web")) | length > 0' "$E2E_TMP/events.json" >/dev/null ||
+	fail "no /tasks/start of web"
+pass "exit and start events replayed"
+
+check "info"
+out=$(ctl info)
+assert_contains "$out" "$MGR_SHIM" "info names the shim"
+assert_contains "$out" "$MGR_STATE" "info names the state dir"
+
+check "bad input: one-line errors, non-zero exits, nothing half-made"
+bad() { # EXPECTED-FRAGMENT ARGS...
+	local want=$1 out rc
+	shift
+	rc=0
+	out=$(ctl "$@" 2>&1) || rc=$?
+	[ "$rc" != 0 ] || fail "nanoctl $* succeeded: $out"
+	assert_contains "$out" "$want" "error of nanoctl $*"
+	[ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "error of nanoctl $* is not one line: $out"
+}
+bad 'container id "bad/id" must match' run -d --rootfs "$E2E_ROOTFS" 'bad/id' true
+bad 'not found' kill nosuch
+bad 'not found' wait nosuch
+bad 'not found' rm nosuch
+ctl run -d --rootfs "$E2E_ROOTFS" dup sleep 100000
+bad 'already exists' run -d --rootfs "$E2E_ROOTFS" dup true
+bad 'is running' rm dup
+bad '"init" is reserved' exec --exec-id init dup true
+
+ctl rm -f dup
+bad "$E2E_TMP/nope" run -d --rootfs "$E2E_TMP/nope" nr true
+bad 'not found or not executable' run -d --runtime-binary /nonexistent/runc --rootfs "$E2E_ROOTFS" nrt true
+bad 'unknown capability' run -d --cap-add CAP_NOPE --rootfs "$E2E_ROOTFS" ncap true
+assert_eq "" "$(ctl ls -q)" "no container left by the refused requests"
+assert_eq "" "$(ls "$MGR_STATE/$E2E_NS" 2>/dev/null)" "no bundle left by the refused requests"
+rc=0
+out=$("$NANOCTL" --address "$E2E_TMP/none.sock" ls 2>&1) || rc=$?
+assert_eq 2 "$rc" "exit status with no daemon"
+assert_eq "nanoctl: cannot reach nanoshimd at $E2E_TMP/none.sock: No such file or directory" "$out" "message with no daemon"
