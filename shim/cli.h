@@ -12,7 +12,7 @@
 struct shim_flags {
 	const char *argv0;
 	const char *ns, *id, *address, *publish_binary, *bundle, *socket;
-	bool debug, version;
+	bool debug, version, crash_points;
 	const char *action;
 };
 

@@ -9,6 +9,7 @@
  * way (<dir>/<sha256 of address/namespace/group>). nanoshimd sets it so the
  * shims it owns never share containerd's socket directory. */
 #include "cli.h"
+#include "crash.h"
 
 #include "bundle/id.h"
 #include "ttrpc.h"
@@ -21,8 +22,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: %s -namespace NS -id ID -address ADDR [-bundle DIR] [-debug] "
-			"[-socket PATH] [start|delete]\n       %s -v\n",
-		SHIM_NAME, SHIM_NAME);
+			"[-socket PATH] [start|delete]\n       %s -v\n       %s -crash-points   (the points NANOSHIM_CRASH_AT=POINT arms)\n",
+		SHIM_NAME, SHIM_NAME, SHIM_NAME);
 	return 2;
 }
 
@@ -46,10 +47,12 @@ static int parse_flags(int argc, char **argv, struct shim_flags *f)
 		memcpy(name, a, n);
 		name[n] = '\0';
 		if (strcmp(name, "debug") == 0 || strcmp(name, "v") == 0 ||
-		    strcmp(name, "version") == 0) {
+		    strcmp(name, "version") == 0 || strcmp(name, "crash-points") == 0) {
 			bool on = !eq || strcmp(eq + 1, "true") == 0 || strcmp(eq + 1, "1") == 0;
 			if (name[0] == 'd')
 				f->debug = on;
+			else if (name[0] == 'c')
+				f->crash_points = on;
 			else
 				f->version = on;
 			continue;
@@ -92,6 +95,10 @@ int main(int argc, char **argv)
 	ttrpc_raise_nofile_limit();
 	if (parse_flags(argc, argv, &f) < 0)
 		return usage();
+	if (f.crash_points) {
+		shim_crash_list();
+		return 0;
+	}
 	if (f.version) {
 		printf("%s:\n  Version:  %s\n", SHIM_NAME, SHIM_VERSION);
 		return 0;

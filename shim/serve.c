@@ -3,6 +3,7 @@
  * SIGTERM/SIGINT, shutdown once events and loggers are done, and the heap
  * trimmed when idle. */
 #include "cli.h"
+#include "crash.h"
 #include "events.h"
 #include "log.h"
 #include "pio.h"
@@ -123,6 +124,7 @@ int shim_serve(const struct shim_flags *f)
 	const struct log_field fields[] = {{"namespace", f->ns}, {"id", f->id}};
 	if (log_init(f->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, fields, 2) < 0)
 		log_warn("log fields too long: lines go without them");
+	shim_crash_init();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	/* SIGCHLD is blocked with the rest, but read by the reaper's own signalfd */
 	sigset_t mask;

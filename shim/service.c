@@ -1,5 +1,6 @@
 /* containerd.task.v2.Task served over ttrpc: every method, answered without
  * blocking the loop (runc runs as a child; the reply goes out when it exits). */
+#include "crash.h"
 #include "events.h"
 #include "log.h"
 #include "oom.h"
@@ -303,6 +304,7 @@ static void on_process_exit(pid_t pid, int status, const struct timespec *when, 
 	int rc = bundle_exit_write(c->bundle_fd, p->exec_id, &rec);
 	if (rc < 0)
 		log_error("record exit of %s: %s", pname(p), strerror(-rc));
+	shim_crash_point("exit-recorded");
 	if (!p->exec_id && !c->private_pidns) {
 		/* the pid namespace is shared: nothing else takes the rest down */
 		const char *args[] = {"kill", "--all", c->id, "9", NULL};
@@ -490,6 +492,7 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 	events_publish("/tasks/create", &ev.base);
 	Containerd__Task__V2__CreateTaskResponse r = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
 	r.pid = (uint32_t)pid;
+	shim_crash_point("create-runc-done");
 	ttrpc_call_reply(op->call, &r.base);
 	p->announcing = false;
 	if (p->reaped)
@@ -813,6 +816,7 @@ static void start_init_done(int status, const char *err, const char *out, size_t
 	p->start_announced = true;
 	Containerd__Task__V2__StartResponse r = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	r.pid = (uint32_t)p->pid;
+	shim_crash_point("start-runc-done");
 	ttrpc_call_reply(op->call, &r.base);
 	if (p->reaped)
 		finalize_exit(p);
@@ -1407,6 +1411,7 @@ static void kill_done(int status, const char *err, const char *out, size_t n, vo
 		ttrpc_call_fail(op->call, gone ? TTRPC_NOT_FOUND : TTRPC_UNKNOWN,
 				"%s: %s", gone ? "process already finished" : "OCI runtime kill failed", err);
 	} else {
+		shim_crash_point("kill-runc-done");
 		reply_empty(op->call);
 	}
 	proc_op_end(op);
@@ -1587,6 +1592,7 @@ static void delete_init_done(int status, const char *err, const char *out, size_
 		proc_op_end(op);
 		return;
 	}
+	shim_crash_point("delete-runc-done");
 	if (p->pid && !p->reaped)
 		/* a created init killed by delete: nobody waits for it */
 		reaper_discard(shim.reaper, p->pid);

@@ -301,8 +301,22 @@ static void ignore_reply(struct ctr *c, const struct ttrpc_status *st, ProtobufC
 {
 }
 
+static void destroy_after_cleanup(struct ctr *c, void *ud)
+{
+	ctr_destroy(c);
+}
+
 static void undo_create(struct ctr *c)
 {
+	if (c->client && ttrpc_client_closed(c->client)) {
+		/* the shim died during the create: its delete action removes what
+		 * the runtime made (a created container waits in runc init) */
+		log_warn("%s/%s: its shim died during create; cleaning up with its delete action",
+			 c->ns, c->id);
+		c->shutting_down = true;
+		shim_cleanup_dead(c, destroy_after_cleanup, NULL);
+		return;
+	}
 	c->shutting_down = true;
 	if (c->client) {
 		Containerd__Task__V2__ShutdownRequest sr = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
