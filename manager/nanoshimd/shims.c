@@ -224,6 +224,24 @@ static void on_client_close(struct ttrpc_client *cl, int err, void *ud)
 	shim_cleanup_dead(c, after_cleanup, NULL);
 }
 
+static void on_connect_reply(struct ctr *c, const struct ttrpc_status *st,
+			     ProtobufCMessage *reply, void *ud)
+{
+	if (st->code == TTRPC_OK)
+		c->shim_pid = (pid_t)((Containerd__Task__V2__ConnectResponse *)reply)->shim_pid;
+}
+
+/* The shim's pid when its bundle has no shim.pid (the Go runc v2 shim writes none). */
+static void learn_shim_pid(struct ctr *c)
+{
+	if (c->shim_pid)
+		return;
+	Containerd__Task__V2__ConnectRequest r = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
+	r.id = c->id;
+	shim_call(c, "Connect", &r.base, &containerd__task__v2__connect_response__descriptor,
+		  NANOSHIMD_CALL_TIMEOUT_NS, on_connect_reply, NULL);
+}
+
 int shim_connect(struct ctr *c, int64_t timeout_ns)
 {
 	shim_disconnect(c);
@@ -239,6 +257,7 @@ int shim_connect(struct ctr *c, int64_t timeout_ns)
 	c->client = cl;
 	ttrpc_client_on_close(cl, on_client_close, c);
 	c->shim_state = SHIM_CONNECTED;
+	learn_shim_pid(c);
 	return 0;
 }
 
