@@ -164,34 +164,10 @@ static void follow_open(struct follow *f, const Nanoshim__V1__Process *p, bool a
 	}
 }
 
-/* What a shim still writes after it announced the exit: ours drains a
- * process's output before, the Go shim's copy goroutines may finish after.
- * Reads until the log has been quiet for FOLLOW_QUIET_MS (FOLLOW_TAIL_MS at most). */
-#define FOLLOW_QUIET_MS 100
-#define FOLLOW_TAIL_MS 2000
-
-static size_t drain_count(int fd, int to)
-{
-	char buf[65536];
-	ssize_t n;
-	size_t total = 0;
-	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
-		total += (size_t)n;
-		if (write(to, buf, (size_t)n) < 0)
-			break;
-	}
-	return total;
-}
-
 static void follow_close(struct follow *f)
 {
-	for (int quiet = 0, waited = 0; quiet < FOLLOW_QUIET_MS && waited < FOLLOW_TAIL_MS;) {
-		if (drain_count(f->out_fd, STDOUT_FILENO) + drain_count(f->err_fd, STDERR_FILENO))
-			quiet = 0;
-		usleep(20 * 1000);
-		quiet += 20;
-		waited += 20;
-	}
+	drain(f->out_fd, STDOUT_FILENO);
+	drain(f->err_fd, STDERR_FILENO);
 	if (f->raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &f->saved);
 	for (int *fd = &f->out_fd; fd <= &f->in_fd; fd++)
