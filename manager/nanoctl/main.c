@@ -39,7 +39,7 @@ static const char main_usage[] =
     "\n"
     "Commands:\n";
 
-static void vreport(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vreport(const char *fmt, va_list ap)
 {
 	fputs("nanoctl: ", stderr);
 	vfprintf(stderr, fmt, ap);
