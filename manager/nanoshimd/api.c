@@ -96,11 +96,19 @@ static bool shim_ready(struct ctr *c, struct ttrpc_call *call, const char *verb)
 typedef void (*fwd_ok_fn)(struct ctr *c, struct ttrpc_call *call, ProtobufCMessage *reply,
 			  void *arg);
 
+struct start_arg {
+	char exec_id[BUNDLE_ID_MAX + 1];
+};
+
+static void on_exec_added(struct ctr *c, struct ttrpc_call *call, ProtobufCMessage *reply,
+			  void *arg);
+
 struct fwd {
 	struct ttrpc_call *call;
 	char verb[32];
 	fwd_ok_fn ok;
 	void *arg;
+	bool owned; /* arg is freed here when ok does not run */
 };
 
 static void reply_empty(struct ttrpc_call *call)
@@ -112,36 +120,64 @@ static void reply_empty(struct ttrpc_call *call)
 static void on_fwd(struct ctr *c, const struct ttrpc_status *st, ProtobufCMessage *reply, void *ud)
 {
 	struct fwd *f = ud;
-	if (st->code != TTRPC_OK)
+	if (st->code != TTRPC_OK) {
 		ttrpc_call_fail(f->call, st->code, "%s %s: %s", f->verb, c->id, st->message);
-	else if (f->ok)
+		if (strcmp(f->verb, "exec") == 0 && f->ok == on_exec_added) {
+			/* the shim has no such exec: neither do we */
+			struct proc *p = ctr_proc(c, ((struct start_arg *)f->arg)->exec_id);
+			if (p && p != &c->init) {
+				ctr_drop_exec(c, p);
+				ctr_record_write(c);
+			}
+		}
+		if (f->owned)
+			free(f->arg);
+	} else if (f->ok)
 		f->ok(c, f->call, reply, f->arg);
 	else
 		reply_empty(f->call);
 	free(f);
 }
 
-static void forward(struct ctr *c, struct ttrpc_call *call, const char *verb, const char *method,
-		    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
-		    fwd_ok_fn ok, void *arg)
+/* Sends method to c's shim; ok gets the reply (arg with it). When the call
+ * fails before ok can run, arg is freed if it is heap-owned (owned). */
+static void forward_arg(struct ctr *c, struct ttrpc_call *call, const char *verb,
+			const char *method, const ProtobufCMessage *req,
+			const ProtobufCMessageDescriptor *reply_desc, fwd_ok_fn ok, void *arg,
+			bool owned)
 {
-	if (!shim_ready(c, call, verb))
+	if (!shim_ready(c, call, verb)) {
+		if (owned)
+			free(arg);
 		return;
+	}
 	struct fwd *f = calloc(1, sizeof(*f));
 	if (!f) {
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "%s %s: out of memory", verb, c->id);
+		if (owned)
+			free(arg);
 		return;
 	}
 	f->call = call;
 	snprintf(f->verb, sizeof(f->verb), "%s", verb);
 	f->ok = ok;
 	f->arg = arg;
+	f->owned = owned;
 	int rc = shim_call(c, method, req, reply_desc, NANOSHIMD_CALL_TIMEOUT_NS, on_fwd, f);
 	if (rc < 0) {
 		ttrpc_call_fail(call, TTRPC_UNAVAILABLE, "%s %s: shim call: %s", verb, c->id,
 				strerror(-rc));
 		free(f);
+		if (owned)
+			free(arg);
 	}
+}
+
+static void forward(struct ctr *c, struct ttrpc_call *call, const char *verb, const char *method,
+		    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
+		    fwd_ok_fn ok, void *arg)
+{
+	forward_arg(c, call, verb, method, req, reply_desc, ok, arg, false);
 }
 
 /* ---- Container messages ----------------------------------------------------- */
@@ -614,10 +650,6 @@ static void h_create(struct ttrpc_call *call, const ProtobufCMessage *m, void *u
 
 /* ---- Start, Exec ------------------------------------------------------------ */
 
-struct start_arg {
-	struct proc *p; /* valid while the ctr is referenced by the call */
-	char exec_id[BUNDLE_ID_MAX + 1];
-};
 
 static void on_started(struct ctr *c, struct ttrpc_call *call, ProtobufCMessage *reply, void *arg)
 {
@@ -649,8 +681,8 @@ static void start_proc(struct ctr *c, struct ttrpc_call *call, struct proc *p, c
 	r.id = c->id;
 	r.exec_id = p->exec_id;
 	crash_point(c->d, "start-before");
-	forward(c, call, verb, "Start", &r.base, &containerd__task__v2__start_response__descriptor,
-		on_started, a);
+	forward_arg(c, call, verb, "Start", &r.base, &containerd__task__v2__start_response__descriptor,
+		    on_started, a, true);
 }
 
 static void h_start(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
@@ -755,7 +787,8 @@ static void h_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
 	r.stdout = out_uri;
 	r.stderr = q->terminal ? "" : out_uri;
 	r.spec = &any;
-	forward(c, call, "exec", "Exec", &r.base, &google__protobuf__empty__descriptor, on_exec_added, a);
+	forward_arg(c, call, "exec", "Exec", &r.base, &google__protobuf__empty__descriptor, on_exec_added,
+		    a, true);
 	free(spec);
 }
 
@@ -1134,8 +1167,8 @@ static void h_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void *u
 		Containerd__Task__V2__DeleteRequest r = CONTAINERD__TASK__V2__DELETE_REQUEST__INIT;
 		r.id = c->id;
 		r.exec_id = p->exec_id;
-		forward(c, call, "delete", "Delete", &r.base, &containerd__task__v2__delete_response__descriptor,
-			on_exec_deleted, a);
+		forward_arg(c, call, "delete", "Delete", &r.base,
+			    &containerd__task__v2__delete_response__descriptor, on_exec_deleted, a, true);
 		return;
 	}
 	bool live = !c->init.exited && c->init.status != NANOSHIM__V1__STATUS__STATUS_CREATED;
