@@ -2,6 +2,7 @@
  * recovery and the loop. SIGTERM and SIGINT stop the daemon and leave every
  * shim running, as containerd leaves its shims: the next start adopts them. */
 #include "nanoshimd.h"
+#include "atomic.h"
 #include "log.h"
 #include "reaper.h"
 
@@ -23,6 +24,7 @@
 #define DEFAULT_ROOT "/var/lib/nanoshim"
 #define DEFAULT_SHIM "containerd-shim-nano-v2"
 #define DEFAULT_START_TIMEOUT_NS (30 * 1000000000LL)
+#define MAX_RUNTIME_ARGS 32
 
 static void usage(FILE *f)
 {
@@ -38,6 +40,8 @@ static void usage(FILE *f)
 		"  --shim-binary PATH     any shim v2 binary (default %s beside nanoshimd,\n"
 		"                         else on PATH)\n"
 		"  --runtime PATH         the OCI runtime the shims run (default runc)\n"
+		"  --runtime-arg ARG      an argument for every runtime call, before the\n"
+		"                         subcommand (repeatable; e.g. --runtime-arg=--debug)\n"
 		"  --start-timeout DUR    a shim that has not started by then is killed (default 30s)\n"
 		"  --event-retain N       events kept across restarts (default 1000)\n"
 		"  --log-level LEVEL      error, warn, info (default) or debug\n"
@@ -102,6 +106,39 @@ static const char *default_shim(const char *self, char *buf, size_t len)
 	return DEFAULT_SHIM;
 }
 
+/* Runtime options carry a binary, not arguments: the runtime and its
+ * --runtime-arg arguments become <state>/runtime, a script every shim runs as
+ * its runtime binary, which puts them before the shim's own arguments. */
+static int runtime_wrapper(const char *state, const char *runtime, const char *const *args,
+			   size_t n, char *path, size_t pathlen)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	fputs("#!/bin/sh\n# nanoshimd --runtime and --runtime-arg\nexec", f);
+	for (size_t i = 0; i <= n; i++) {
+		const char *a = i == 0 ? runtime : args[i - 1];
+		fputs(" '", f);
+		for (const char *p = a; *p; p++) /* single quotes: only ' needs care */
+			fputs(*p == '\'' ? "'\\''" : (char[2]){*p, 0}, f);
+		fputc('\'', f);
+	}
+	fputs(" \"$@\"\n", f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	int dfd = open(state, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int rc = dfd < 0 ? -errno : bundle_write_file_atomic(dfd, "runtime", buf, len, 0755);
+	if (dfd >= 0)
+		close(dfd);
+	free(buf);
+	snprintf(path, pathlen, "%s/runtime", state);
+	return rc;
+}
+
 static void on_signal(struct loop_source *src, int fd, uint32_t events, void *ud)
 {
 	struct daemon *d = ud;
@@ -133,7 +170,10 @@ int main(int argc, char **argv)
 		.event_retain = 1000,
 	};
 	const char *level = "info";
-	enum { O_STATE = 256, O_ROOT, O_ADDRESS, O_SHIM, O_RUNTIME, O_START_TIMEOUT, O_RETAIN,
+	const char *runtime_args[MAX_RUNTIME_ARGS];
+	size_t n_runtime_args = 0;
+	char runtime_buf[PATH_MAX];
+	enum { O_STATE = 256, O_ROOT, O_ADDRESS, O_SHIM, O_RUNTIME, O_RUNTIME_ARG, O_START_TIMEOUT, O_RETAIN,
 	       O_LEVEL, O_CRASH, O_VERSION };
 	static const struct option opts[] = {
 		{"state", required_argument, NULL, O_STATE},
@@ -141,6 +181,7 @@ int main(int argc, char **argv)
 		{"address", required_argument, NULL, O_ADDRESS},
 		{"shim-binary", required_argument, NULL, O_SHIM},
 		{"runtime", required_argument, NULL, O_RUNTIME},
+		{"runtime-arg", required_argument, NULL, O_RUNTIME_ARG},
 		{"start-timeout", required_argument, NULL, O_START_TIMEOUT},
 		{"event-retain", required_argument, NULL, O_RETAIN},
 		{"log-level", required_argument, NULL, O_LEVEL},
@@ -158,6 +199,13 @@ int main(int argc, char **argv)
 		case O_ADDRESS: d->cfg.address = optarg; break;
 		case O_SHIM: d->cfg.shim_binary = optarg; break;
 		case O_RUNTIME: d->cfg.runtime = optarg; break;
+		case O_RUNTIME_ARG:
+			if (n_runtime_args == MAX_RUNTIME_ARGS) {
+				fprintf(stderr, "nanoshimd: at most %d --runtime-arg\n", MAX_RUNTIME_ARGS);
+				return 2;
+			}
+			runtime_args[n_runtime_args++] = optarg;
+			break;
 		case O_START_TIMEOUT:
 			if (parse_duration(optarg, &d->cfg.start_timeout_ns) < 0) {
 				fprintf(stderr, "nanoshimd: --start-timeout %s: not a duration (500ms, 30s, 1m)\n", optarg);
@@ -272,6 +320,16 @@ int main(int argc, char **argv)
 	if (!d->server_src) {
 		fprintf(stderr, "nanoshimd: setup: %s\n", strerror(errno));
 		return 1;
+	}
+	if (n_runtime_args) {
+		rc = runtime_wrapper(d->cfg.state, d->cfg.runtime, runtime_args, n_runtime_args,
+				     runtime_buf, sizeof(runtime_buf));
+		if (rc < 0) {
+			fprintf(stderr, "nanoshimd: runtime wrapper in %s: %s\n", d->cfg.state,
+				strerror(-rc));
+			return 1;
+		}
+		d->cfg.runtime = runtime_buf;
 	}
 	log_info("nanoshimd %s serving %s (state %s, shim %s, runtime %s)", NANOSHIMD_VERSION,
 		 d->cfg.address, d->cfg.state, d->cfg.shim_binary, d->cfg.runtime);

@@ -167,3 +167,20 @@ rc=0
 out=$("$NANOCTL" --address "$E2E_TMP/none.sock" ls 2>&1) || rc=$?
 assert_eq 2 "$rc" "exit status with no daemon"
 assert_eq "nanoctl: cannot reach nanoshimd at $E2E_TMP/none.sock: No such file or directory" "$out" "message with no daemon"
+
+check "--runtime and --runtime-arg: every runtime call gets the arguments first"
+mgr_stop TERM
+cat >"$E2E_TMP/rt" <<RT
+#!/bin/sh
+printf '%s\n' "\$*" >>"$E2E_TMP/rt.calls"
+exec runc "\$@"
+RT
+chmod +x "$E2E_TMP/rt"
+mgr_start --runtime "$E2E_TMP/rt" --runtime-arg=--debug --runtime-arg "--log-format=text"
+out=$(ctl run --rm --rootfs "$E2E_ROOTFS" rtarg echo via wrapper)
+assert_eq "via wrapper" "$out" "output through the runtime given"
+grep -q -- '^--debug --log-format=text .* create ' "$E2E_TMP/rt.calls" ||
+	fail "no create with the arguments first in: $(cat "$E2E_TMP/rt.calls")"
+grep -q -- '^--debug --log-format=text .* start ' "$E2E_TMP/rt.calls" ||
+	fail "no start with the arguments first in: $(cat "$E2E_TMP/rt.calls")"
+pass "create and start ran as: $(grep -m1 ' create ' "$E2E_TMP/rt.calls" | cut -c1-80)..."
