@@ -5,6 +5,7 @@
 # of generated specs; and bad input answered with one-line errors, nothing left half-made.
 . "$(dirname "$0")/mgr-lib.sh"
 mgr_setup
+[ -z "${MGR_RUNTIME:-}" ] || e2e_fix_hybrid_hugetlb
 mgr_start
 
 check "run in the foreground: its output (stdout and stderr in one log; each stream in order), its exit status"
@@ -137,6 +138,7 @@ check "info"
 out=$(ctl info)
 assert_contains "$out" "$MGR_SHIM" "info names the shim"
 assert_contains "$out" "$MGR_STATE" "info names the state dir"
+assert_contains "$out" "runtime:     ${MGR_RUNTIME:-runc}" "info names the runtime"
 
 check "bad input: one-line errors, non-zero exits, nothing half-made"
 bad() { # EXPECTED-FRAGMENT ARGS...

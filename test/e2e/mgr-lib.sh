@@ -5,7 +5,8 @@
 #
 # Environment (as lib.sh): RUNTIME picks the shim nanoshimd runs: io.containerd.nano.v2
 # (default: SHIM_BINARY, ours) or io.containerd.runc.v2 (Debian's containerd-shim-runc-v2).
-# NANOSHIMD and NANOCTL: the built binaries.
+# NANOSHIMD and NANOCTL: the built binaries. MGR_RUNTIME: the OCI runtime nanoshimd
+# gives its shims (default: nanoshimd's, runc).
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -53,7 +54,8 @@ mgr_setup() {
 # answers; MGR_PID is its pid
 mgr_start() {
 	MGR_STARTED=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
-	"$NANOSHIMD" --state "$MGR_STATE" --root "$MGR_ROOT" --shim-binary "$MGR_SHIM" "$@" \
+	"$NANOSHIMD" --state "$MGR_STATE" --root "$MGR_ROOT" --shim-binary "$MGR_SHIM" \
+		${MGR_RUNTIME:+--runtime "$MGR_RUNTIME"} "$@" \
 		</dev/null >>"$MGR_LOG" 2>&1 &
 	MGR_PID=$!
 	local i
