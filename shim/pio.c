@@ -585,9 +585,21 @@ int pio_create(struct loop *l, const struct pio_config *cfg, struct pio **out,
 		}
 	}
 	if (cfg->terminal) {
-		if (!empty(cfg->stdout_path) &&
-		    (rc = p->out_dst = open_output("stdout", cfg->stdout_path, st)) < 0)
+		if (!empty(cfg->stdout_path) && strncmp(cfg->stdout_path, "file://", 7) == 0) {
+			/* the terminal's output into a log file, created as without one */
+			struct stdio_uri *u = malloc(sizeof(*u));
+			rc = u ? parse_uri(cfg->stdout_path, strlen("file:"), u, st) : -ENOMEM;
+			if (rc == -ENOMEM)
+				ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+			if (rc == 0)
+				rc = p->out_dst = open_log_file(u->path, st);
+			free(u);
+			if (rc < 0)
+				goto fail;
+		} else if (!empty(cfg->stdout_path) &&
+			   (rc = p->out_dst = open_output("stdout", cfg->stdout_path, st)) < 0) {
 			goto fail;
+		}
 		if ((rc = console_socket(p, st)) < 0)
 			goto fail;
 		*out = p;

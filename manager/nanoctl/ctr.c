@@ -412,10 +412,11 @@ static int run_or_create(int argc, char **argv, const struct nanoctl_global *g, 
 	Nanoshim__V1__ProcessRef ref = NANOSHIM__V1__PROCESS_REF__INIT;
 	ref.namespace_ = (char *)ns_of(g);
 	ref.id = q.id;
+	/* the pty exists once created: sized before the process runs */
+	if (q.terminal && !detach)
+		resize(c, ns_of(g), q.id, NULL);
 	rc = call(c, what, "Start", &ref.base, &nanoshim__v1__start_response__descriptor, NULL);
 	if (rc == 0 && !detach) {
-		if (q.terminal)
-			resize(c, ns_of(g), q.id, NULL);
 		rc = follow_until_exit(c, &f, ns_of(g), q.id, NULL, what);
 	} else if (!detach) {
 		follow_close(&f);
@@ -856,6 +857,11 @@ static int cmd_exec(int argc, char **argv, const struct nanoctl_global *g)
 	r.user = (char *)(a.user ? a.user : "");
 	r.terminal = a.tty;
 	r.stdin = a.stdin;
+	struct winsize ws;
+	if (a.tty && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0) {
+		r.console_width = ws.ws_col;
+		r.console_height = ws.ws_row;
+	}
 	struct ttrpc_client *c = dial(g);
 	if (!c) {
 		free(a.env.v);

@@ -746,6 +746,8 @@ static void h_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
 		.n_env = q->n_env,
 		.cwd = q->cwd && q->cwd[0] ? q->cwd : NULL,
 		.terminal = q->terminal,
+		.console_width = q->console_width,
+		.console_height = q->console_height,
 	};
 	int rc = procspec_from_config(cfg, &ov, &spec, &speclen, errbuf, sizeof(errbuf));
 	if (rc < 0) {

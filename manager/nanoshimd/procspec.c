@@ -164,6 +164,15 @@ int procspec_from_config(const char *config_path, const struct procspec_override
 	yajl_gen_array_close(g);
 	gen_str(g, "terminal");
 	yajl_gen_bool(g, ov->terminal);
+	if (ov->terminal && ov->console_width && ov->console_height) {
+		gen_str(g, "consoleSize");
+		yajl_gen_map_open(g);
+		gen_str(g, "height");
+		yajl_gen_integer(g, ov->console_height);
+		gen_str(g, "width");
+		yajl_gen_integer(g, ov->console_width);
+		yajl_gen_map_close(g);
+	}
 	yajl_gen_map_close(g);
 	yajl_tree_free(root);
 	rc = take(g, out, outlen);

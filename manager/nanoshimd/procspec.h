@@ -15,6 +15,7 @@ struct procspec_override {
 	size_t n_env;
 	const char *cwd; /* NULL: the container's */
 	bool terminal;
+	unsigned console_width, console_height; /* with terminal: process.consoleSize */
 };
 
 /* *out: malloc'd, NUL-terminated JSON; -errno with a message in err. */

@@ -29,6 +29,7 @@ round() { # SIGNAL
 	ticker "run-$tag"
 	exiter "exit-$tag" 7
 	ctl run -d --rootfs "$E2E_ROOTFS" "victim-$tag" sleep 100000
+	ctl run -d --rootfs "$E2E_ROOTFS" "force-$tag" sleep 100000
 	apid=$(mgr_pid "run-$tag")
 	exiter_pid=$(mgr_pid "exit-$tag")
 	victim_shim=$(mgr_shim_pid "victim-$tag")
@@ -49,6 +50,10 @@ round() { # SIGNAL
 
 	check "$sig round: nanoshimd started again recovers"
 	mgr_start
+	# at once: a forced delete of an adopted running container (once answered twice)
+	ctl rm -f "force-$tag"
+	assert_eq "" "$(mgr_status "force-$tag")" "rm -f of an adopted container right after the restart"
+	kill -0 "$MGR_PID" || fail "nanoshimd died on rm -f of an adopted container"
 	assert_eq "RUNNING" "$(mgr_status "run-$tag")" "running container after restart"
 	assert_eq "$apid" "$(mgr_pid "run-$tag")" "its pid after restart"
 	assert_eq "STOPPED (7)" "$(mgr_status "exit-$tag")" "container that exited while down"

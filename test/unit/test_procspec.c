@@ -171,3 +171,27 @@ Test(procspec, resources)
 	yajl_tree_free(v);
 	free(out);
 }
+
+Test(procspec, console_size_with_a_terminal_only)
+{
+	write_cfg(CONFIG);
+	const char *args[] = {"sh"};
+	struct procspec_override ov = {.args = args, .n_args = 1, .terminal = true,
+				       .console_width = 91, .console_height = 33};
+	char *out = NULL, err[256] = "";
+	size_t len;
+	cr_assert_eq(procspec_from_config(cfg, &ov, &out, &len, err, sizeof(err)), 0, "%s", err);
+	yajl_val v = parse(out);
+	const char *hp[] = {"consoleSize", "height", NULL}, *wp[] = {"consoleSize", "width", NULL};
+	cr_assert_eq(YAJL_GET_INTEGER(yajl_tree_get(v, hp, yajl_t_number)), 33);
+	cr_assert_eq(YAJL_GET_INTEGER(yajl_tree_get(v, wp, yajl_t_number)), 91);
+	yajl_tree_free(v);
+	free(out);
+	ov.terminal = false;
+	cr_assert_eq(procspec_from_config(cfg, &ov, &out, &len, err, sizeof(err)), 0, "%s", err);
+	v = parse(out);
+	const char *cp[] = {"consoleSize", NULL};
+	cr_assert_null(yajl_tree_get(v, cp, yajl_t_any), "no consoleSize without a terminal: %s", out);
+	yajl_tree_free(v);
+	free(out);
+}
