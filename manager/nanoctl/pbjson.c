@@ -43,7 +43,7 @@ static int oom(struct pbjson_error *err)
 
 /* ---- field storage ---------------------------------------------------------- */
 
-static size_t elem_size(const ProtobufCFieldDescriptor *f)
+size_t pbjson_elem_size(const ProtobufCFieldDescriptor *f)
 {
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_STRING:
@@ -129,7 +129,7 @@ static void *repeated_append(ProtobufCMessage *m, const ProtobufCFieldDescriptor
 {
 	size_t *n = (size_t *)((char *)m + f->quantifier_offset);
 	void **arr = field_ptr(m, f);
-	size_t sz = elem_size(f);
+	size_t sz = pbjson_elem_size(f);
 	char *na = realloc(*arr, (*n + 1) * sz);
 	if (!na)
 		return NULL;
@@ -480,7 +480,7 @@ static int gen_message(yajl_gen g, const ProtobufCMessage *m, int depth, struct 
 			const char *arr = *(char *const *)field_ptr(m, f);
 			rc = gen_check(yajl_gen_array_open(g), err);
 			for (size_t k = 0; rc == 0 && k < n; k++)
-				rc = gen_value(g, f, arr + k * elem_size(f), depth, err);
+				rc = gen_value(g, f, arr + k * pbjson_elem_size(f), depth, err);
 			if (rc == 0)
 				rc = gen_check(yajl_gen_array_close(g), err);
 		} else {
@@ -1271,4 +1271,18 @@ int pbjson_set_arg(ProtobufCMessage *m, const char *arg, struct pbjson_error *er
 	memcpy(name, arg, (size_t)(eq - arg));
 	name[eq - arg] = '\0';
 	return pbjson_set(m, name, eq + 1, err);
+}
+
+bool pbjson_same_method(const char *name, const char *arg)
+{
+	for (;;) {
+		while (*arg == '_' || *arg == '-')
+			arg++;
+		if (!*name || !*arg)
+			return !*name && !*arg;
+		if (tolower((unsigned char)*name) != tolower((unsigned char)*arg))
+			return false;
+		name++;
+		arg++;
+	}
 }

@@ -64,6 +64,12 @@ const char *pbjson_default_type_url(const char *field);
 
 /* ---- pieces, exported for tests and other tools ----------------------------- */
 
+/* A method's name as a person types it: "ResizePty" matches resizepty,
+ * resize_pty and RESIZE-PTY. */
+bool pbjson_same_method(const char *name, const char *arg);
+/* The size of one element of field f in a repeated field's array. */
+size_t pbjson_elem_size(const ProtobufCFieldDescriptor *f);
+
 /* RFC 3339 ("2026-12-06T05:44:24.5Z", "...+02:00") <-> seconds and nanoseconds
  * since the Unix epoch, years 0001-9999. */
 int pbjson_parse_timestamp(const char *s, int64_t *seconds, int32_t *nanos);

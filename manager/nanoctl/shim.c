@@ -577,21 +577,6 @@ static int cmd_delete(int argc, char **argv, const struct nanoctl_global *g)
 
 /* ---- shim call -------------------------------------------------------------- */
 
-/* "ResizePty" matches resizepty, resize_pty, RESIZE-PTY */
-static bool same_method(const char *name, const char *arg)
-{
-	for (;;) {
-		while (*arg == '_' || *arg == '-')
-			arg++;
-		if (!*name || !*arg)
-			return !*name && !*arg;
-		if (tolower((unsigned char)*name) != tolower((unsigned char)*arg))
-			return false;
-		name++;
-		arg++;
-	}
-}
-
 /* SOCKET|BUNDLE -> an address for ttrpc_client_connect; prints the error. */
 static int resolve_target(const char *what, const char *arg, char *out, size_t len)
 {
@@ -661,7 +646,7 @@ static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 	const ProtobufCServiceDescriptor *sd = &containerd__task__v2__task__descriptor;
 	const ProtobufCMethodDescriptor *md = NULL;
 	for (unsigned i = 0; i < sd->n_methods && !md; i++)
-		if (same_method(sd->methods[i].name, method))
+		if (pbjson_same_method(sd->methods[i].name, method))
 			md = &sd->methods[i];
 	if (!md) {
 		char names[512] = "";

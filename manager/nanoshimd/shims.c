@@ -57,6 +57,40 @@ static const char **shim_env(const struct daemon *d, char (*own)[4200])
 	return env;
 }
 
+/* `<shim> ... start` or `<shim> ... -bundle B delete`, as containerd runs them:
+ * in the bundle, our environment, stdout and stderr captured. argv and own
+ * (the environment's strings) are the caller's storage. */
+static void shim_action(struct ctr *c, const char *action, const char **argv,
+			char (*own)[4200], struct spawn_req *req)
+{
+	struct daemon *d = c->d;
+	int n = 0;
+	argv[n++] = shim_binary(c);
+	argv[n++] = "-namespace";
+	argv[n++] = c->ns;
+	argv[n++] = "-address";
+	argv[n++] = d->cfg.address;
+	argv[n++] = "-publish-binary";
+	argv[n++] = d->self;
+	argv[n++] = "-id";
+	argv[n++] = c->id;
+	if (strcmp(action, "delete") == 0) {
+		argv[n++] = "-bundle";
+		argv[n++] = c->bundle;
+	}
+	if (d->cfg.debug)
+		argv[n++] = "-debug";
+	argv[n++] = action;
+	argv[n] = NULL;
+	*req = (struct spawn_req){
+		.argv = argv,
+		.envp = shim_env(d, own),
+		.cwd = c->bundle,
+		.fds = {-1, -1, -1},
+		.flags = SPAWN_CAPTURE_STDOUT | SPAWN_CAPTURE_STDERR,
+	};
+}
+
 /* ---- start ----------------------------------------------------------- */
 
 struct start_op {
@@ -141,29 +175,10 @@ int shim_start(struct ctr *c, shim_started_fn done, void *userdata)
 	op->c = c;
 	op->done = done;
 	op->userdata = userdata;
+	struct spawn_req req;
 	const char *argv[16];
-	int n = 0;
-	argv[n++] = shim_binary(c);
-	argv[n++] = "-namespace";
-	argv[n++] = c->ns;
-	argv[n++] = "-address";
-	argv[n++] = d->cfg.address;
-	argv[n++] = "-publish-binary";
-	argv[n++] = d->self;
-	argv[n++] = "-id";
-	argv[n++] = c->id;
-	if (d->cfg.debug)
-		argv[n++] = "-debug";
-	argv[n++] = "start";
-	argv[n] = NULL;
 	char own[3][4200];
-	struct spawn_req req = {
-		.argv = argv,
-		.envp = shim_env(d, own),
-		.cwd = c->bundle,
-		.fds = {-1, -1, -1},
-		.flags = SPAWN_CAPTURE_STDOUT | SPAWN_CAPTURE_STDERR,
-	};
+	shim_action(c, "start", argv, own, &req);
 	c->shim_state = SHIM_STARTING;
 	ctr_ref(c);
 	pid_t pid = spawn_async(d->loop, d->reaper, &req, on_start_done, op);
@@ -406,29 +421,10 @@ void shim_cleanup_dead(struct ctr *c, shim_cleaned_fn done, void *userdata)
 	op->c = c;
 	op->done = done;
 	op->userdata = userdata;
+	struct spawn_req req;
 	const char *argv[16];
-	int n = 0;
-	argv[n++] = shim_binary(c);
-	argv[n++] = "-namespace";
-	argv[n++] = c->ns;
-	argv[n++] = "-address";
-	argv[n++] = d->cfg.address;
-	argv[n++] = "-publish-binary";
-	argv[n++] = d->self;
-	argv[n++] = "-id";
-	argv[n++] = c->id;
-	argv[n++] = "-bundle";
-	argv[n++] = c->bundle;
-	argv[n++] = "delete";
-	argv[n] = NULL;
 	char own[3][4200];
-	struct spawn_req req = {
-		.argv = argv,
-		.envp = shim_env(d, own),
-		.cwd = c->bundle,
-		.fds = {-1, -1, -1},
-		.flags = SPAWN_CAPTURE_STDOUT | SPAWN_CAPTURE_STDERR,
-	};
+	shim_action(c, "delete", argv, own, &req);
 	c->cleaning = true;
 	ctr_ref(c);
 	pid_t pid = spawn_async(d->loop, d->reaper, &req, on_delete_done, op);

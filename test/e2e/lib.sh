@@ -729,6 +729,64 @@ e2e_rmdir_cgroups() {
 	done
 }
 
+# e2e_shims_exit LISTFN WHAT — every WHAT (task, container) of this run is deleted:
+# waits up to 5 s for LISTFN to list no shim; a shim that stays is a defect: it is named
+# and the status is 1
+e2e_shims_exit() {
+	local i left
+	for ((i = 0; i < 50; i++)); do
+		[ -n "$("$1")" ] || return 0
+		sleep 0.1
+	done
+	left=$("$1" | tr '\n' ' ')
+	[ -n "$left" ] || return 0
+	e2e_log "FAIL $E2E_TEST_NAME: shim(s) $left still running 5 s after every $2 of this run was deleted"
+	return 1
+}
+
+# e2e_show_log FILE NAME — after a failure, keeps FILE as E2E_LOG_DIR/<test>.NAME.log and
+# shows its last lines
+e2e_show_log() {
+	[ "$E2E_FAILED" = 1 ] && [ -f "$1" ] || return 0
+	cp "$1" "$E2E_LOG_DIR/$E2E_TEST_NAME.$2.log" 2>/dev/null
+	e2e_log "--- last lines of the $2 log (all of it: $E2E_LOG_DIR/$E2E_TEST_NAME.$2.log)"
+	tail -n 40 "$1" >&2
+}
+
+# e2e_finish STATUS — the end of a cleanup: unmounts what is left under E2E_TMP (the
+# overlay rootfs of a dead shim, ...; deepest first), removes E2E_TMP (kept after a
+# failure with E2E_KEEP=1), says PASS or FAIL and exits with STATUS
+e2e_finish() {
+	local rc=$1 i m t
+	# mounts left under the temp dir (overlay rootfs of a dead shim, ...), deepest first
+	if [ -n "$E2E_TMP" ]; then
+		for ((i = 0; i < 3; i++)); do
+			mapfile -t m < <(e2e_mounts_under "$E2E_TMP" | awk '{ print length($0) "\t" $0 }' |
+				sort -rn | cut -f2-)
+			[ "${#m[@]}" -gt 0 ] || break
+			for t in "${m[@]}"; do
+				umount "$t" 2>/dev/null || umount -l "$t" 2>/dev/null
+			done
+		done
+	fi
+
+	if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ]; then
+		if [ "$E2E_FAILED" = 1 ] && [ "${E2E_KEEP:-0}" = 1 ]; then
+			e2e_log "kept $E2E_TMP"
+		elif [ -z "$(e2e_mounts_under "$E2E_TMP")" ]; then
+			rm -rf --one-file-system "$E2E_TMP"
+		else
+			e2e_log "cleanup: mounts remain under $E2E_TMP; not removing it"
+		fi
+	fi
+	if [ "$rc" = 0 ]; then
+		printf '# %s: PASS\n' "$E2E_TEST_NAME"
+	elif [ "$rc" != 77 ]; then
+		printf '# %s: FAIL (status %s)\n' "$E2E_TEST_NAME" "$rc" >&2
+	fi
+	exit "$rc"
+}
+
 e2e_cleanup() {
 	local rc=$? id pid ids=() t i m left
 	trap - EXIT INT TERM
@@ -764,26 +822,14 @@ e2e_cleanup() {
 			ctr images rm "$t" >/dev/null 2>&1
 		done
 		# Every task is deleted: every shim of this run must exit (before containerd stops,
-		# so a shim still handing containerd its last events is not blamed). One that
-		# stays is a defect, and fails a test that passed so far.
-		for ((i = 0; i < 50; i++)); do
-			[ -n "$(e2e_run_shims)" ] || break
-			sleep 0.1
-		done
-		left=$(e2e_run_shims | tr '\n' ' ')
-		if [ -n "$left" ] && [ "$rc" = 0 ]; then
-			e2e_log "FAIL $E2E_TEST_NAME: shim(s) $left still running 5 s after every task of this run was deleted"
+		# so a shim still handing containerd its last events is not blamed).
+		if ! e2e_shims_exit e2e_run_shims task && [ "$rc" = 0 ]; then
 			rc=1
 			E2E_FAILED=1
 		fi
 	fi
 	e2e_containerd_stop TERM
-
-	if [ "$E2E_FAILED" = 1 ] && [ -f "$E2E_TMP/containerd.log" ]; then
-		cp "$E2E_TMP/containerd.log" "$E2E_LOG_DIR/$E2E_TEST_NAME.containerd.log" 2>/dev/null
-		e2e_log "--- last lines of the containerd log (all of it: $E2E_LOG_DIR/$E2E_TEST_NAME.containerd.log)"
-		tail -n 40 "$E2E_TMP/containerd.log" >&2
-	fi
+	e2e_show_log "$E2E_TMP/containerd.log" containerd
 
 	# shims of this run still alive (only ones provably ours): after a failure, or when
 	# containerd was already gone, or the leftovers failed above
@@ -805,35 +851,9 @@ e2e_cleanup() {
 	e2e_rmdir_cgroups
 	rm -rf "${E2E_RUNC_ROOT:?}/$E2E_NS"
 
-	# mounts left under the temp dir (overlay rootfs of a dead shim, ...), deepest first
-	if [ -n "$E2E_TMP" ]; then
-		for ((i = 0; i < 3; i++)); do
-			mapfile -t m < <(e2e_mounts_under "$E2E_TMP" | awk '{ print length($0) "\t" $0 }' |
-				sort -rn | cut -f2-)
-			[ "${#m[@]}" -gt 0 ] || break
-			for t in "${m[@]}"; do
-				umount "$t" 2>/dev/null || umount -l "$t" 2>/dev/null
-			done
-		done
-	fi
-
 	for id in "${ids[@]}"; do
 		rm -f "$(e2e_socket "$id")"
 	done
 
-	if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ]; then
-		if [ "$E2E_FAILED" = 1 ] && [ "${E2E_KEEP:-0}" = 1 ]; then
-			e2e_log "kept $E2E_TMP"
-		elif [ -z "$(e2e_mounts_under "$E2E_TMP")" ]; then
-			rm -rf --one-file-system "$E2E_TMP"
-		else
-			e2e_log "cleanup: mounts remain under $E2E_TMP; not removing it"
-		fi
-	fi
-	if [ "$rc" = 0 ]; then
-		printf '# %s: PASS\n' "$E2E_TEST_NAME"
-	elif [ "$rc" != 77 ]; then
-		printf '# %s: FAIL (status %s)\n' "$E2E_TEST_NAME" "$rc" >&2
-	fi
-	exit "$rc"
+	e2e_finish "$rc"
 }

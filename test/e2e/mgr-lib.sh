@@ -158,7 +158,7 @@ mgr_shim_pid_of() {
 }
 
 mgr_cleanup() {
-	local rc=$? id pid t i m left
+	local rc=$? id pid t
 	trap - EXIT INT TERM
 	set +e
 	[ -s "$E2E_TMP/timed-out" ] && rc=124
@@ -171,25 +171,13 @@ mgr_cleanup() {
 		for id in $(ctl ls -q 2>/dev/null); do
 			ctl rm -f "$id" >/dev/null 2>&1
 		done
-		# every container deleted: every shim of this run must exit; one that stays
-		# is a defect and fails a test that passed so far
-		for ((i = 0; i < 50; i++)); do
-			[ -n "$(mgr_run_shims)" ] || break
-			sleep 0.1
-		done
-		left=$(mgr_run_shims | tr '\n' ' ')
-		if [ -n "$left" ] && [ "$rc" = 0 ]; then
-			e2e_log "FAIL $E2E_TEST_NAME: shim(s) $left still running 5 s after every container was deleted"
+		if ! e2e_shims_exit mgr_run_shims container && [ "$rc" = 0 ]; then
 			rc=1
 			E2E_FAILED=1
 		fi
 		mgr_stop TERM
 	fi
-	if [ "$E2E_FAILED" = 1 ] && [ -f "$MGR_LOG" ]; then
-		cp "$MGR_LOG" "$E2E_LOG_DIR/$E2E_TEST_NAME.nanoshimd.log" 2>/dev/null
-		e2e_log "--- last lines of the nanoshimd log (all of it: $E2E_LOG_DIR/$E2E_TEST_NAME.nanoshimd.log)"
-		tail -n 40 "$MGR_LOG" >&2
-	fi
+	e2e_show_log "$MGR_LOG" nanoshimd
 	for pid in $(mgr_run_shims); do
 		e2e_log "cleanup: killing leftover shim $pid"
 		kill -KILL "$pid" 2>/dev/null
@@ -204,27 +192,5 @@ mgr_cleanup() {
 	sleep 0.2
 	e2e_rmdir_cgroups
 	rm -rf "${E2E_RUNC_ROOT:?}/$E2E_NS"
-	if [ -n "$E2E_TMP" ]; then
-		for ((i = 0; i < 3; i++)); do
-			mapfile -t m < <(e2e_mounts_under "$E2E_TMP" | awk '{ print length($0) "\t" $0 }' |
-				sort -rn | cut -f2-)
-			[ "${#m[@]}" -gt 0 ] || break
-			for t in "${m[@]}"; do
-				umount "$t" 2>/dev/null || umount -l "$t" 2>/dev/null
-			done
-		done
-		if [ "$E2E_FAILED" = 1 ] && [ "${E2E_KEEP:-0}" = 1 ]; then
-			e2e_log "kept $E2E_TMP"
-		elif [ -z "$(e2e_mounts_under "$E2E_TMP")" ]; then
-			rm -rf --one-file-system "$E2E_TMP"
-		else
-			e2e_log "cleanup: mounts remain under $E2E_TMP; not removing it"
-		fi
-	fi
-	if [ "$rc" = 0 ]; then
-		printf '# %s: PASS\n' "$E2E_TEST_NAME"
-	elif [ "$rc" != 77 ]; then
-		printf '# %s: FAIL (status %s)\n' "$E2E_TEST_NAME" "$rc" >&2
-	fi
-	exit "$rc"
+	e2e_finish "$rc"
 }

@@ -245,30 +245,6 @@ static void print_value(const ProtobufCFieldDescriptor *f, const void *p, const 
 	}
 }
 
-static size_t type_size(const ProtobufCFieldDescriptor *f)
-{
-	switch (f->type) {
-	case PROTOBUF_C_TYPE_STRING:
-	case PROTOBUF_C_TYPE_MESSAGE:
-		return sizeof(void *);
-	case PROTOBUF_C_TYPE_BYTES:
-		return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_BOOL:
-		return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_ENUM:
-		return sizeof(int);
-	case PROTOBUF_C_TYPE_INT64:
-	case PROTOBUF_C_TYPE_SINT64:
-	case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64:
-	case PROTOBUF_C_TYPE_FIXED64:
-	case PROTOBUF_C_TYPE_DOUBLE:
-		return 8;
-	default:
-		return 4;
-	}
-}
-
 static void print_message(const ProtobufCMessage *m, const char *prefix)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
@@ -284,7 +260,7 @@ static void print_message(const ProtobufCMessage *m, const char *prefix)
 			for (size_t k = 0; k < n; k++) {
 				char iname[560];
 				snprintf(iname, sizeof(iname), "%s[%zu]", name, k);
-				print_value(f, arr + k * type_size(f), iname);
+				print_value(f, arr + k * pbjson_elem_size(f), iname);
 			}
 			continue;
 		}
@@ -480,21 +456,6 @@ static int raw_request(const char *address, const char *ns, const char *svc_meth
 
 /* ---- main ------------------------------------------------------------------ */
 
-/* "ResizePty" matches resizepty, resize_pty, RESIZE-PTY */
-static bool same_method(const char *name, const char *arg)
-{
-	for (;;) {
-		while (*arg == '_' || *arg == '-')
-			arg++;
-		if (!*name || !*arg)
-			return !*name && !*arg;
-		if (tolower((unsigned char)*name) != tolower((unsigned char)*arg))
-			return false;
-		name++;
-		arg++;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	const char *ns = getenv("NAMESPACE");
@@ -550,7 +511,7 @@ int main(int argc, char **argv)
 	const ProtobufCMessageDescriptor *out = &google__protobuf__empty__descriptor;
 	const char *mname = method;
 	for (unsigned i = 0; i < sd->n_methods; i++) {
-		if (same_method(sd->methods[i].name, method)) {
+		if (pbjson_same_method(sd->methods[i].name, method)) {
 			mname = sd->methods[i].name;
 			in = sd->methods[i].input;
 			out = sd->methods[i].output;
