@@ -520,8 +520,17 @@ e2e_containerd_start() {
 # e2e_containerd_stop [SIGNAL] — SIGTERM (default) or SIGKILL; SIGTERM escalates to
 # SIGKILL after 10 s. Only ever the pid this run started.
 e2e_containerd_stop() {
-	local sig=${1:-TERM} pid=$E2E_CONTAINERD_PID i
-	[ -n "$pid" ] || return 0
+	[ -n "$E2E_CONTAINERD_PID" ] || return 0
+	e2e_stop_pid "$E2E_CONTAINERD_PID" "${1:-TERM}" containerd
+	E2E_CONTAINERD_PID=
+	rm -f "$E2E_TMP/containerd.pid"
+}
+
+# e2e_stop_pid PID SIGNAL NAME — a daemon this run started (a child of this shell):
+# SIGNAL, then SIGKILL if it is still there 10 s later; E2E_STOP_STATUS gets its wait
+# status
+e2e_stop_pid() {
+	local pid=$1 sig=$2 i
 	# bash reports a killed background job ("Killed ...") on its stderr whenever it
 	# happens to reap it: keep that out of the test's output
 	exec 3>&2 2>/dev/null
@@ -531,13 +540,12 @@ e2e_containerd_stop() {
 		sleep 0.1
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		echo "containerd $pid ignored SIG$sig for 10s; SIGKILL" >&3
+		echo "$3 $pid ignored SIG$sig for 10s; SIGKILL" >&3
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
-	wait "$pid" 2>/dev/null || true
+	E2E_STOP_STATUS=0
+	wait "$pid" 2>/dev/null || E2E_STOP_STATUS=$?
 	exec 2>&3 3>&-
-	E2E_CONTAINERD_PID=
-	rm -f "$E2E_TMP/containerd.pid"
 }
 
 # crun 1.8 refuses a hybrid cgroup layout (v1 controllers + a cgroup2 mount at

@@ -82,18 +82,9 @@ mgr_start() {
 # mgr_stop [SIGNAL] — TERM (default; escalates to KILL after 10 s) or KILL; only MGR_PID.
 # Sets MGR_STATUS to the daemon's wait status.
 mgr_stop() {
-	local sig=${1:-TERM} pid=$MGR_PID i
-	[ -n "$pid" ] || return 0
-	exec 3>&2 2>/dev/null
-	kill -"$sig" "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	MGR_STATUS=0
-	wait "$pid" 2>/dev/null || MGR_STATUS=$?
-	exec 2>&3 3>&-
+	[ -n "$MGR_PID" ] || return 0
+	e2e_stop_pid "$MGR_PID" "${1:-TERM}" nanoshimd
+	MGR_STATUS=$E2E_STOP_STATUS
 	MGR_PID=
 }
 
