@@ -10,6 +10,7 @@
 #include "nanoshim/v1/manager.pb-c.h"
 #include "cgroups/v1/metrics.pb-c.h"
 #include "cgroups/v2/metrics.pb-c.h"
+#include "containerd/events/task.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@
 #include <unistd.h>
 
 #define SERVICE "nanoshim.v1.Manager"
+
+static const ProtobufCMessageDescriptor *known_any(const char *type_url);
 #define MAX_LIST 256
 #define FOLLOW_POLL_MS 50
 
@@ -702,32 +705,10 @@ static int cmd_stats(int argc, char **argv, const struct nanoctl_global *g)
 	int rc = simple(g, what, "Stats", &r.base, &nanoshim__v1__stats_response__descriptor, &out);
 	if (rc)
 		return rc;
-	Nanoshim__V1__StatsResponse *s = (void *)out;
-	/* the metrics as their own JSON, not base64: decode the Any by its type */
-	ProtobufCMessage *m = NULL;
-	if (s->metrics && s->metrics->type_url) {
-		const ProtobufCMessageDescriptor *d =
-			strstr(s->metrics->type_url, "cgroups.v2") ? &io__containerd__cgroups__v2__metrics__descriptor
-								   : &io__containerd__cgroups__v1__metrics__descriptor;
-		m = protobuf_c_message_unpack(d, NULL, s->metrics->value.len, s->metrics->value.data);
-	}
-	printf("{\"metrics\": ");
-	fflush(stdout);
-	if (m)
-		print_json(m);
-	else
-		printf("null\n");
-	printf(", \"interfaces\": [");
-	for (size_t i = 0; i < s->n_interfaces; i++) {
-		printf("%s", i ? ", " : "");
-		fflush(stdout);
-		print_json(&s->interfaces[i]->base);
-	}
-	printf("]}\n");
-	if (m)
-		protobuf_c_message_free_unpacked(m, NULL);
+	pbjson_set_any_resolver(known_any); /* the metrics as JSON, not base64 */
+	rc = print_json(out);
 	protobuf_c_message_free_unpacked(out, NULL);
-	return 0;
+	return rc;
 }
 
 static int cmd_wait(int argc, char **argv, const struct nanoctl_global *g)
@@ -941,6 +922,32 @@ const struct nanoctl_command nanoctl_events_command = {
 	"                 are among them\n"
 	"  --no-follow    stop after the replay\n"};
 
+/* The containerd events a shim publishes, and the cgroup metrics of stats. */
+static const ProtobufCMessageDescriptor *known_any(const char *type_url)
+{
+	static const ProtobufCMessageDescriptor *const known[] = {
+		&containerd__events__task_create__descriptor,
+		&containerd__events__task_start__descriptor,
+		&containerd__events__task_delete__descriptor,
+		&containerd__events__task_io__descriptor,
+		&containerd__events__task_exit__descriptor,
+		&containerd__events__task_oom__descriptor,
+		&containerd__events__task_exec_added__descriptor,
+		&containerd__events__task_exec_started__descriptor,
+		&containerd__events__task_paused__descriptor,
+		&containerd__events__task_resumed__descriptor,
+		&containerd__events__task_checkpointed__descriptor,
+		&io__containerd__cgroups__v1__metrics__descriptor,
+		&io__containerd__cgroups__v2__metrics__descriptor,
+	};
+	const char *slash = strrchr(type_url, '/');
+	const char *name = slash ? slash + 1 : type_url;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(known[i]->name, name) == 0)
+			return known[i];
+	return NULL;
+}
+
 static void on_event(ProtobufCMessage *msg, void *ud)
 {
 	struct pbjson_error e;
@@ -985,6 +992,7 @@ static int cmd_events(int argc, char **argv, const struct nanoctl_global *g)
 		r.since = &ts;
 	}
 	r.no_follow = a.no_follow;
+	pbjson_set_any_resolver(known_any); /* events as JSON, not base64 */
 	struct ttrpc_client *c = dial(g);
 	if (!c)
 		return NANOCTL_EXIT_CONNECT;

@@ -360,6 +360,13 @@ static int gen_bytes(yajl_gen g, const ProtobufCBinaryData *b, struct pbjson_err
 
 static int gen_message(yajl_gen g, const ProtobufCMessage *m, int depth, struct pbjson_error *err);
 
+static pbjson_any_resolver_fn any_resolver;
+
+void pbjson_set_any_resolver(pbjson_any_resolver_fn fn)
+{
+	any_resolver = fn;
+}
+
 static int gen_u64(yajl_gen g, uint64_t v, struct pbjson_error *err)
 {
 	char buf[32];
@@ -462,6 +469,28 @@ static int gen_message(yajl_gen g, const ProtobufCMessage *m, int depth, struct 
 		if (pbjson_format_timestamp(ts->seconds, ts->nanos, buf, sizeof(buf)) == 0)
 			return gen_str(g, buf, err);
 		/* not representable in RFC 3339: fall through to the plain fields */
+	}
+	if (d == &google__protobuf__any__descriptor && any_resolver) {
+		/* a type the caller knows: its value as JSON instead of base64 */
+		const Google__Protobuf__Any *a = (const void *)m;
+		const ProtobufCMessageDescriptor *vd = a->type_url ? any_resolver(a->type_url) : NULL;
+		ProtobufCMessage *v =
+		    vd ? protobuf_c_message_unpack(vd, NULL, a->value.len, a->value.data) : NULL;
+		if (v) {
+			int rc = gen_check(yajl_gen_map_open(g), err);
+			if (rc == 0)
+				rc = gen_str(g, "type_url", err);
+			if (rc == 0)
+				rc = gen_str(g, a->type_url, err);
+			if (rc == 0)
+				rc = gen_str(g, "value", err);
+			if (rc == 0)
+				rc = gen_message(g, v, depth + 1, err);
+			if (rc == 0)
+				rc = gen_check(yajl_gen_map_close(g), err);
+			protobuf_c_message_free_unpacked(v, NULL);
+			return rc;
+		}
 	}
 	int rc = gen_check(yajl_gen_map_open(g), err);
 	for (unsigned i = 0; rc == 0 && i < d->n_fields; i++) {

@@ -32,6 +32,11 @@ int pbjson_gen(yajl_gen g, const ProtobufCMessage *m, struct pbjson_error *err);
  * final newline). 0 or -errno. */
 int pbjson_format(const ProtobufCMessage *m, bool pretty, char **out, struct pbjson_error *err);
 
+/* Output of a google.protobuf.Any whose type fn knows (fn returns its descriptor,
+ * else NULL): {"type_url": U, "value": <the message as JSON>}. NULL: base64 always. */
+typedef const ProtobufCMessageDescriptor *(*pbjson_any_resolver_fn)(const char *type_url);
+void pbjson_set_any_resolver(pbjson_any_resolver_fn fn);
+
 /* ---- input -------------------------------------------------------------- */
 
 /* A zeroed, initialised message of type d, malloc'ed so that

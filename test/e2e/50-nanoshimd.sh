@@ -97,7 +97,9 @@ assert_eq $((64 << 20)) "$lim" "memory limit after update"
 
 check "stats: cgroup metrics and the network namespace's interface counters"
 ctl stats web >"$E2E_TMP/stats.json"
-jq -e '.metrics != null' "$E2E_TMP/stats.json" >/dev/null || fail "stats: no metrics: $(cat "$E2E_TMP/stats.json")"
+jq -e '.metrics.value.pids.current >= 1 and .metrics.value.memory.usage.usage > 0' "$E2E_TMP/stats.json" >/dev/null ||
+	jq -e '.metrics.value.pids.current >= 1 and .metrics.value.memory.usage > 0' "$E2E_TMP/stats.json" >/dev/null ||
+	fail "stats: no pids or memory in the metrics: $(cat "$E2E_TMP/stats.json")"
 assert_eq "lo" "$(jq -r '.interfaces[].name' "$E2E_TMP/stats.json")" "stats: interfaces of --net none"
 pass "stats has metrics and lo"
 
@@ -150,7 +152,7 @@ fi
 
 check "events: what happened is replayed with --since"
 ctl events --since 10m --no-follow >"$E2E_TMP/events.json"
-jq -s -e 'map(select(.topic == "/tasks/exit" and .id == "fg" and .exit_status == 3)) | length > 0' "$E2E_TMP/events.json" >/dev/null ||
+jq -s -e 'map(select(.topic == "/tasks/exit" and .id == "fg" and .exit_status == 3 and .event.value.exit_status == 3)) | length > 0' "$E2E_TMP/events.json" >/dev/null ||
 	fail "no /tasks/exit of fg with status 3 in: $(head -c 2000 "$E2E_TMP/events.json")"
 jq -s -e 'map(select(.topic == "/tasks/start" and .id == "web")) | length > 0' "$E2E_TMP/events.json" >/dev/null ||
 	fail "no /tasks/start of web"

@@ -442,3 +442,39 @@ Test(pbjson, pretty_output)
 	cr_assert_str_eq(out, "{}\n");
 	free(out);
 }
+
+static const ProtobufCMessageDescriptor *resolve_v2_metrics(const char *type_url)
+{
+	return strcmp(type_url, "io.containerd.cgroups.v2.Metrics") == 0
+		       ? &io__containerd__cgroups__v2__metrics__descriptor
+		       : NULL;
+}
+
+Test(pbjson, any_of_a_known_type_as_json)
+{
+	Io__Containerd__Cgroups__V2__Metrics m = IO__CONTAINERD__CGROUPS__V2__METRICS__INIT;
+	Io__Containerd__Cgroups__V2__PidsStat pids = IO__CONTAINERD__CGROUPS__V2__PIDS_STAT__INIT;
+	pids.current = 7;
+	m.pids = &pids;
+	uint8_t buf[64];
+	size_t n = io__containerd__cgroups__v2__metrics__pack(&m, buf);
+	Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+	any.type_url = "io.containerd.cgroups.v2.Metrics";
+	any.value.data = buf;
+	any.value.len = n;
+	struct pbjson_error err;
+	char *out = NULL;
+	pbjson_set_any_resolver(resolve_v2_metrics);
+	cr_assert_eq(pbjson_format(&any.base, false, &out, &err), 0, "%s", err.msg);
+	cr_assert(strstr(out, "\"value\":{\"pids\":{\"current\":7"), "%s", out);
+	free(out);
+	any.type_url = "example.Unknown"; /* a type it does not know: base64 as before */
+	cr_assert_eq(pbjson_format(&any.base, false, &out, &err), 0, "%s", err.msg);
+	cr_assert(strstr(out, "\"value\":\""), "%s", out);
+	free(out);
+	pbjson_set_any_resolver(NULL);
+	any.type_url = "io.containerd.cgroups.v2.Metrics";
+	cr_assert_eq(pbjson_format(&any.base, false, &out, &err), 0, "%s", err.msg);
+	cr_assert(strstr(out, "\"value\":\""), "without a resolver: %s", out);
+	free(out);
+}
