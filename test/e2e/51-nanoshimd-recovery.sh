@@ -89,6 +89,28 @@ round() { # SIGNAL
 round KILL
 round TERM
 
+check "a wedged shim holds up no other container, and is adopted once it answers again"
+ctl run -d --rootfs "$E2E_ROOTFS" wedged sleep 100000
+ctl run -d --rootfs "$E2E_ROOTFS" fine sleep 100000
+wshim=$(mgr_shim_pid wedged)
+[ -n "$wshim" ] || fail "no shim pid for wedged"
+mgr_stop KILL
+kill -STOP "$wshim"
+mgr_start
+# recovery has finished (mgr_start waits for it) with the wedged shim's State timed out
+assert_eq "RUNNING" "$(mgr_status fine)" "the other container, recovered"
+assert_eq "UNKNOWN" "$(mgr_status wedged)" "the wedged shim's container, unreachable"
+grep -q "wedged: shim at .* does not answer; retrying" "$MGR_LOG" || fail "no log line for the wedged shim"
+out=$(ctl exec --exec-id e fine echo ok)
+assert_eq "ok" "$out" "exec in the other container while one shim is wedged"
+rc=0
+out=$(ctl kill wedged 2>&1) || rc=$?
+assert_contains "$out" "its shim does not answer" "a call to the wedged container fails at once, saying why"
+kill -CONT "$wshim"
+wait_for 20 "the wedged container adopted once its shim answers (retried every 5 s)" mgr_status_is wedged RUNNING
+ctl rm -f wedged
+ctl rm -f fine
+
 check "every --crash-at point: nanoshimd dies there, a restart loses nothing"
 mapfile -t points < <("$NANOSHIMD" --crash-at list | awk '{ print $1 }')
 [ "${#points[@]}" -ge 8 ] || fail "crash points: ${points[*]}"
