@@ -4,7 +4,9 @@ nanoshim_protoc(nanoshim_proto
   containerd/types/mount.proto
   containerd/types/metrics.proto
   containerd/types/task.proto
+  containerd/types/introspection.proto
   containerd/task/v2/shim.proto
+  containerd/runtime/bootstrap/v1/bootstrap.proto
   containerd/events/task.proto
   containerd/services/events/ttrpc/v1/events.proto
   containerd/runc/v1/oci.proto

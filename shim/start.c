@@ -1,17 +1,16 @@
 /* `start`: the shim's socket (under the directory lock), the serving shim
  * spawned on it in a session of its own, its address printed for containerd
  * (see cli.h; NANOSHIM_SOCKET_DIR at the top of main.c). */
+#include "bootstrap.h"
 #include "cli.h"
 #include "sockdir.h"
 
 #include "bundle/address.h"
 #include "bundle/atomic.h"
 #include "bundle/files.h"
-#include "bundle/options.h"
 #include "bundle/runcopts.h"
 #include "bundle/spec.h"
 #include "containerd/runc/v1/oci.pb-c.h"
-#include "google/protobuf/any.pb-c.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +28,6 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#define STDIN_MAX (1u << 20)
 /* Go's os.MkdirAll(filepath.Dir(socket), 0600) in containerd's shim.NewSocket */
 #define SOCKET_DIR_MODE 0600
 /* where `start` puts the socket instead, when set (see the top of main.c) */
@@ -38,40 +36,8 @@
 
 extern char **environ;
 
-static int read_all(int fd, uint8_t **out, size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	uint8_t *b = malloc(cap);
-	if (!b)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			if (cap >= STDIN_MAX) {
-				free(b);
-				return -EFBIG;
-			}
-			cap *= 2;
-			uint8_t *nb = realloc(b, cap);
-			if (!nb) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-		}
-		ssize_t r = read(fd, b + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	*out = b;
-	*len = n;
-	return 0;
-}
+static int start(const struct shim_flags *f, const struct shim_stdin *in);
 
-/* The runc options containerd 1.6 sends on stdin: only shim_cgroup matters
- * here. Anything that is not an Any of a known options type is ignored. */
 /* Moves pid into cgroup path cg as the Go shim does (cgroups.Load + Add): on a
  * cgroup2-only host the unified hierarchy; otherwise every mounted v1 hierarchy
  * in which cg exists (cpu, memory, devices, freezer, ... and name=systemd). */
@@ -108,30 +74,6 @@ static void join_shim_cgroup(const char *cg, pid_t pid)
 	fclose(mi);
 }
 
-static void apply_shim_cgroup(pid_t daemon)
-{
-	uint8_t *in = NULL;
-	size_t len = 0;
-	if (isatty(STDIN_FILENO) || read_all(STDIN_FILENO, &in, &len) < 0 || len == 0) {
-		free(in);
-		return;
-	}
-	Google__Protobuf__Any *any = google__protobuf__any__unpack(NULL, len, in);
-	free(in);
-	if (!any)
-		return;
-	const char *cg = NULL;
-	Containerd__Runc__V1__Options *o = NULL;
-	struct ttrpc_status st;
-	if (bundle_options_decode(any->type_url, any->value.data, any->value.len, &o, &st) == 0 &&
-	    o->shim_cgroup && o->shim_cgroup[0])
-		cg = o->shim_cgroup;
-	if (cg)
-		join_shim_cgroup(cg, daemon);
-	bundle_options_free(o);
-	google__protobuf__any__free_unpacked(any, NULL);
-}
-
 /* mkdir -p with Go's MkdirAll semantics: missing parents get the same mode. */
 static int mkdir_p(const char *path, mode_t mode)
 {
@@ -150,26 +92,32 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* The socket directory `start` uses, in dir (PATH_MAX): SOCKET_DIR_ENV's,
- * cleaned, or containerd's. *mode: what a missing one is created with. */
-static int socket_dir(char *dir, mode_t *mode)
+/* The socket directory `start` uses, in dir (PATH_MAX): SOCKET_DIR_ENV's
+ * (nanoshimd's), else BootstrapParams' socket_dir (containerd 2.3+), each
+ * cleaned, else containerd's default. *mode: what a missing one is created
+ * with. */
+static int socket_dir(const char *from_bootstrap, char *dir, mode_t *mode)
 {
-	const char *env = getenv(SOCKET_DIR_ENV);
+	const char *env = getenv(SOCKET_DIR_ENV), *what = SOCKET_DIR_ENV;
+	*mode = OWN_SOCKET_DIR_MODE;
+	if (!env || !env[0]) {
+		env = from_bootstrap;
+		what = "BootstrapParams socket_dir";
+		*mode = SOCKET_DIR_MODE; /* containerd's directory, made as Go makes it */
+	}
 	if (!env || !env[0]) {
 		snprintf(dir, PATH_MAX, "%s", BUNDLE_SOCKET_DIR);
-		*mode = SOCKET_DIR_MODE;
 		return 0;
 	}
 	if (env[0] != '/') {
-		fprintf(stderr, "%s %s: not an absolute path\n", SOCKET_DIR_ENV, env);
+		fprintf(stderr, "%s %s: not an absolute path\n", what, env);
 		return -EINVAL;
 	}
 	if (strlen(env) + 2 > PATH_MAX) {
-		fprintf(stderr, "%s: %s\n", SOCKET_DIR_ENV, strerror(ENAMETOOLONG));
+		fprintf(stderr, "%s: %s\n", what, strerror(ENAMETOOLONG));
 		return -ENAMETOOLONG;
 	}
 	bundle_path_clean(env, dir);
-	*mode = OWN_SOCKET_DIR_MODE;
 	return 0;
 }
 
@@ -204,9 +152,40 @@ static void adjust_oom_score(pid_t daemon)
 	close(fd);
 }
 
+/* What containerd wrote on stdin (bootstrap.h), decided before anything is
+ * created: what cannot be read is refused, on one line, with exit code 1. */
+static int read_stdin(const struct shim_flags *f, struct shim_stdin *in)
+{
+	uint8_t *buf;
+	size_t len;
+	char err[SHIM_STDIN_ERR_MAX];
+	int rc = shim_stdin_read(STDIN_FILENO, &buf, &len);
+	if (rc < 0) {
+		fprintf(stderr, "start %s: read stdin: %s\n", f->id, strerror(-rc));
+		return rc;
+	}
+	rc = shim_stdin_parse(buf, len, f->id, f->ns, in, err, sizeof(err));
+	free(buf);
+	if (rc < 0)
+		fprintf(stderr, "start %s: %s\n", f->id, err);
+	return rc;
+}
+
 int shim_start(const struct shim_flags *f)
 {
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* the serving shim gets 0-3 only */
+	struct shim_stdin in;
+	if (read_stdin(f, &in) < 0) {
+		shim_stdin_free(&in);
+		return 1;
+	}
+	int rc = start(f, &in);
+	shim_stdin_free(&in);
+	return rc;
+}
+
+static int start(const struct shim_flags *f, const struct shim_stdin *in)
+{
 	int dirfd = open(".", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	struct ttrpc_status st;
 	char group[256], address[BUNDLE_ADDRESS_MAX + 8], path[128];
@@ -220,7 +199,7 @@ int shim_start(const struct shim_flags *f)
 	}
 	char sdir[PATH_MAX];
 	mode_t sdir_mode;
-	if (socket_dir(sdir, &sdir_mode) < 0)
+	if (socket_dir(in->socket_dir, sdir, &sdir_mode) < 0)
 		return 1;
 	int rc = bundle_socket_address_in(sdir, f->address, f->ns, group, address, sizeof(address));
 	if (rc < 0 || (rc = bundle_socket_path(address, path, sizeof(path))) < 0) {
@@ -326,7 +305,8 @@ int shim_start(const struct shim_flags *f)
 	char pidbuf[32];
 	int plen = snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
 	bundle_write_file_atomic(dirfd, BUNDLE_SHIM_PID_FILE, pidbuf, (size_t)plen, 0644);
-	apply_shim_cgroup(pid);
+	if (in->options->shim_cgroup && in->options->shim_cgroup[0])
+		join_shim_cgroup(in->options->shim_cgroup, pid);
 	adjust_oom_score(pid);
 	close(dirfd);
 	printf("%s", address);
