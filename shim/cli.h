@@ -12,7 +12,7 @@
 struct shim_flags {
 	const char *argv0;
 	const char *ns, *id, *address, *publish_binary, *bundle, *socket;
-	bool debug, version, crash_points;
+	bool debug, version, crash_points, info;
 	const char *action;
 };
 
@@ -20,3 +20,5 @@ struct shim_flags {
 int shim_start(const struct shim_flags *f);
 int shim_delete(const struct shim_flags *f);
 int shim_serve(const struct shim_flags *f);
+/* -info: RuntimeInfo on stdout (info.c); needs neither -id nor -namespace. */
+int shim_info(const struct shim_flags *f);

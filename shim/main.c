@@ -1,7 +1,8 @@
 /* containerd-shim-nano-v2: the shim v2 command line. `start` creates the
  * socket and the serving shim and prints its address (start.c); `delete`
  * cleans up after a shim that is gone (delete.c); no action serves
- * containerd.task.v2.Task (serve.c).
+ * containerd.task.v2.Task and v3 (serve.c); `-info` prints a RuntimeInfo
+ * (info.c).
  *
  * `start` puts the socket in /run/containerd/s, as containerd's own shims do,
  * unless the environment has NANOSHIM_SOCKET_DIR: an absolute directory
@@ -22,8 +23,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: %s -namespace NS -id ID -address ADDR [-bundle DIR] [-debug] "
-			"[-socket PATH] [start|delete]\n       %s -v\n       %s -crash-points   (the points NANOSHIM_CRASH_AT=POINT arms)\n",
-		SHIM_NAME, SHIM_NAME, SHIM_NAME);
+			"[-socket PATH] [start|delete]\n       %s -v\n       %s -info   (RuntimeInfo on stdout; options on stdin)\n       %s -crash-points   (the points NANOSHIM_CRASH_AT=POINT arms)\n",
+		SHIM_NAME, SHIM_NAME, SHIM_NAME, SHIM_NAME);
 	return 2;
 }
 
@@ -47,12 +48,15 @@ static int parse_flags(int argc, char **argv, struct shim_flags *f)
 		memcpy(name, a, n);
 		name[n] = '\0';
 		if (strcmp(name, "debug") == 0 || strcmp(name, "v") == 0 ||
-		    strcmp(name, "version") == 0 || strcmp(name, "crash-points") == 0) {
+		    strcmp(name, "version") == 0 || strcmp(name, "crash-points") == 0 ||
+		    strcmp(name, "info") == 0) {
 			bool on = !eq || strcmp(eq + 1, "true") == 0 || strcmp(eq + 1, "1") == 0;
 			if (name[0] == 'd')
 				f->debug = on;
 			else if (name[0] == 'c')
 				f->crash_points = on;
+			else if (name[0] == 'i')
+				f->info = on;
 			else
 				f->version = on;
 			continue;
@@ -103,6 +107,8 @@ int main(int argc, char **argv)
 		printf("%s:\n  Version:  %s\n", SHIM_NAME, SHIM_VERSION);
 		return 0;
 	}
+	if (f.info)
+		return shim_info(&f);
 	if (!f.ns) {
 		const char *env = getenv("NAMESPACE");
 		f.ns = env && env[0] ? env : NULL;
