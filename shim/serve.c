@@ -1,4 +1,4 @@
-/* The serving shim: containerd.task.v2.Task on the listener `start` handed
+/* The serving shim: containerd.task.v2.Task (and v3, the same) on the listener `start` handed
  * it as fd 3 (or on -socket), one loop with the reaper's SIGCHLD and
  * SIGTERM/SIGINT, shutdown once events and loggers are done, and the heap
  * trimmed when idle. */
@@ -31,6 +31,34 @@
 #include <unistd.h>
 
 #define SHUTDOWN_EVENTS_WAIT_MS 5000
+
+/* containerd.task.v3.Task is containerd.task.v2.Task under another name
+ * (containerd 2.x's api/runtime/task/v3/shim.proto differs from v2's only in
+ * its package): the same methods, messages and handlers, so the v2
+ * descriptor under the v3 name. ttrpc dispatches on the service name alone;
+ * replies keep their v2 message descriptors, whose bytes are the v3 ones. */
+static const ProtobufCServiceDescriptor task_v3_descriptor = {
+	.magic = PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+	.name = "containerd.task.v3.Task",
+	.short_name = "Task",
+	.c_name = "Containerd__Task__V3__Task",
+	.package = "containerd.task.v3",
+};
+
+/* The task service under both names containerd 1.6 to 2.x may call. */
+int shim_register_task_services(struct ttrpc_server *s)
+{
+	static ProtobufCServiceDescriptor v3;
+	v3 = task_v3_descriptor;
+	v3.n_methods = containerd__task__v2__task__descriptor.n_methods;
+	v3.methods = containerd__task__v2__task__descriptor.methods;
+	v3.method_indices_by_name = containerd__task__v2__task__descriptor.method_indices_by_name;
+	int rc = ttrpc_server_register(s, &containerd__task__v2__task__descriptor,
+				       shim_task_handlers, NULL);
+	if (rc == 0)
+		rc = ttrpc_server_register(s, &v3, shim_task_handlers, NULL);
+	return rc;
+}
 
 static char socket_path[128];
 static struct stat socket_st; /* the socket file as we found it at start */
@@ -144,9 +172,11 @@ int shim_serve(const struct shim_flags *f)
 	}
 	/* Go's UnixSocketRequireSameUser: the peer's uid and gid are ours */
 	ttrpc_server_set_peer_check(shim.server, TTRPC_PEER_SAME_UID_GID);
-	ttrpc_server_register(shim.server, &containerd__task__v2__task__descriptor,
-			      shim_task_handlers, NULL);
-	int rc;
+	int rc = shim_register_task_services(shim.server);
+	if (rc < 0) {
+		log_error("register task services: %s", strerror(-rc));
+		return 1;
+	}
 	if (f->socket && f->socket[0]) {
 		mode_t old_umask = umask(077); /* no window before its chmod 0600 */
 		rc = ttrpc_server_listen(shim.server, f->socket);

@@ -30,6 +30,9 @@ extern struct shim shim;
 
 /* Task service handlers, indexed as containerd.task.v2.Task's methods. */
 extern const ttrpc_handler_fn shim_task_handlers[];
+/* Registers shim_task_handlers as containerd.task.v2.Task and as
+ * containerd.task.v3.Task (serve.c). */
+int shim_register_task_services(struct ttrpc_server *s);
 /* Called once the loop runs: nothing; and at SIGTERM / Shutdown. */
 void shim_task_shutdown(void);
 bool shim_task_empty(void);
