@@ -1077,6 +1077,23 @@ static void task_connect(struct ttrpc_call *call, const ProtobufCMessage *m, voi
 	ttrpc_call_reply(call, &r.base);
 }
 
+/* A PidsResponse of bare pids. */
+static void reply_pids(struct ttrpc_call *call, const pid_t *pids, size_t n)
+{
+	Containerd__V1__Types__ProcessInfo infos[4], *pinfos[4];
+	Containerd__Task__V2__PidsResponse r = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
+	if (n > 4)
+		n = 4; /* callers pass at most one */
+	for (size_t i = 0; i < n; i++) {
+		containerd__v1__types__process_info__init(&infos[i]);
+		infos[i].pid = (uint32_t)pids[i];
+		pinfos[i] = &infos[i];
+	}
+	r.n_processes = n;
+	r.processes = n ? pinfos : NULL;
+	ttrpc_call_reply(call, &r.base);
+}
+
 static void pids_done(int status, const char *err, const char *out, size_t n, void *ud)
 {
 	struct proc_op *op = ud;
@@ -1088,6 +1105,13 @@ static void pids_done(int status, const char *err, const char *out, size_t n, vo
 	}
 	char ebuf[128];
 	yajl_val v = yajl_tree_parse(out, ebuf, sizeof(ebuf));
+	/* runc prints null, Go's nil slice, for a container with no process */
+	if (v && YAJL_IS_NULL(v)) {
+		reply_pids(op->call, NULL, 0);
+		yajl_tree_free(v);
+		proc_op_end(op);
+		return;
+	}
 	if (!v || !YAJL_IS_ARRAY(v)) {
 		ttrpc_call_fail(op->call, TTRPC_INTERNAL, "ps %s: unexpected output: %s", c->id,
 				v ? "not a list" : ebuf);
@@ -1165,6 +1189,17 @@ static void task_pids(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 	struct container *c;
 	if (!lookup(call, req->id, NULL, &c, NULL))
 		return;
+	/* Init has exited and the task is not deleted: its pid, not runc's
+	 * empty list (or error). containerd 2.0 to 2.3.3, reloading after a
+	 * restart, deletes a task whose Pids is empty or fails as a leaked
+	 * shim, losing its exit status (core/runtime/v2/shim_load.go); with
+	 * this it keeps the task and reports it stopped. A task that was never
+	 * created, or is deleted, stays NotFound above, so truly leaked shims
+	 * are still cleaned up. */
+	if (c->init.reaped || c->init.state == PROC_STOPPED) {
+		reply_pids(call, &c->init.pid, 1);
+		return;
+	}
 	const char *args[] = {"ps", "--format", "json", c->id, NULL};
 	run_simple(call, &c->init, args, RUNC_CAPTURE_STDOUT, pids_done);
 }

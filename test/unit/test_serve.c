@@ -142,3 +142,42 @@ Test(serve, other_services_unimplemented)
 		     0);
 	cr_assert_eq(st.code, TTRPC_UNIMPLEMENTED, "%d %s", st.code, st.message);
 }
+
+/* The init has exited, the task is not deleted: Pids lists the init's pid,
+ * so containerd 2.x's reload keeps the task (STOPPED, status 3) instead of
+ * deleting it as a leaked shim. */
+Test(serve, pids_of_an_exited_init_is_its_pid)
+{
+	const char *const services[] = {V2, V3};
+	for (int i = 0; i < 2; i++) {
+		Containerd__Task__V2__PidsRequest req = CONTAINERD__TASK__V2__PIDS_REQUEST__INIT;
+		req.id = "web";
+		ProtobufCMessage *r;
+		struct ttrpc_status st;
+		cr_assert_eq(call(services[i], "Pids", &req.base,
+				  &containerd__task__v2__pids_response__descriptor, &r, &st),
+			     0, "%s: %s", services[i], st.message);
+		Containerd__Task__V2__PidsResponse *pr = (void *)r;
+		cr_assert_eq(pr->n_processes, 1);
+		cr_assert_eq(pr->processes[0]->pid, 4242);
+		cr_assert_null(pr->processes[0]->info);
+		protobuf_c_message_free_unpacked(r, NULL);
+	}
+}
+
+/* No task (never created, or deleted): NotFound, which containerd's reload
+ * takes as a leaked shim to clean up. */
+Test(serve, pids_without_a_task_is_not_found)
+{
+	const char *const ids[] = {"never-created", "gone"};
+	for (int i = 0; i < 2; i++) {
+		Containerd__Task__V2__PidsRequest req = CONTAINERD__TASK__V2__PIDS_REQUEST__INIT;
+		req.id = (char *)ids[i];
+		ProtobufCMessage *r;
+		struct ttrpc_status st;
+		cr_assert_lt(call(V3, "Pids", &req.base,
+				  &containerd__task__v2__pids_response__descriptor, &r, &st),
+			     0, "%s answered", ids[i]);
+		cr_assert_eq(st.code, TTRPC_NOT_FOUND, "%s: %d %s", ids[i], st.code, st.message);
+	}
+}
