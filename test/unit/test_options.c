@@ -122,3 +122,45 @@ Test(options, unknown_type_is_named_and_malformed_bytes_refused)
 		cr_assert_null(o);
 	}
 }
+
+/* containerd 2.x reserved field 8 (criu_path) and added 12 and 13
+ * (task_api_address, task_api_version): 1.6 sends 8, 2.x sends 12/13 and
+ * never 8. Every form decodes, hand-encoded as Go writes them. */
+Test(options, criu_path_present_or_absent)
+{
+	static const uint8_t with_8[] = {
+		0x32, 0x04, 'c', 'r', 'u', 'n',			/* 6 binary_name */
+		0x3a, 0x02, '/', 'r',				/* 7 root */
+		0x42, 0x0e, '/', 'u', 's', 'r', '/', 's', 'b', 'i', 'n', '/', 'c', 'r', 'i', 'u',
+		0x48, 0x01,					/* 9 systemd_cgroup */
+	};
+	static const uint8_t without_8[] = {
+		0x32, 0x04, 'c', 'r', 'u', 'n', 0x3a, 0x02, '/', 'r', 0x48, 0x01,
+	};
+	static const uint8_t v2x[] = {
+		0x32, 0x04, 'c', 'r', 'u', 'n', 0x3a, 0x02, '/', 'r', 0x48, 0x01,
+		0x62, 0x03, '/', 't', 'a',			/* 12 task_api_address */
+		0x68, 0x03,					/* 13 task_api_version */
+	};
+	const struct {
+		const uint8_t *b;
+		size_t len;
+		const char *criu;
+	} cases[] = {
+		{with_8, sizeof(with_8), "/usr/sbin/criu"},
+		{without_8, sizeof(without_8), ""},
+		{v2x, sizeof(v2x), ""},
+	};
+	for (int i = 0; i < 3; i++) {
+		Containerd__Runc__V1__Options *o = NULL;
+		struct ttrpc_status st = {0};
+		cr_assert_eq(bundle_options_decode("containerd.runc.v1.Options", cases[i].b,
+						   cases[i].len, &o, &st),
+			     0, "case %d: %s", i, st.message);
+		cr_assert_str_eq(o->binary_name, "crun", "case %d", i);
+		cr_assert_str_eq(bundle_options_root(o), "/r", "case %d", i);
+		cr_assert(o->systemd_cgroup, "case %d", i);
+		cr_assert_str_eq(o->criu_path, cases[i].criu, "case %d", i);
+		bundle_options_free(o);
+	}
+}
