@@ -10,7 +10,8 @@
 #define SHIM_FEATURES_TYPE_URL "types.containerd.io/opencontainers/runtime-spec/1/features/Features"
 /* The cache of `<runtime> features` answers; the environment variable moves
  * it (tests). A cache that cannot be made just means no cache. */
-#define SHIM_FEATURES_CACHE_DIR "/run/nanoshim/features"
+/* not under nanoshimd's /run/nanoshim, whose subdirectories are namespaces */
+#define SHIM_FEATURES_CACHE_DIR "/run/containerd-shim-nano-v2/features"
 #define SHIM_FEATURES_CACHE_ENV "NANOSHIM_FEATURES_CACHE_DIR"
 /* runc's answer is a few kB */
 #define SHIM_FEATURES_MAX (1u << 20)
