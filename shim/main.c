@@ -8,7 +8,10 @@
  * unless the environment has NANOSHIM_SOCKET_DIR: an absolute directory
  * (created 0700 if missing) that then holds the socket instead, named the same
  * way (<dir>/<sha256 of address/namespace/group>). nanoshimd sets it so the
- * shims it owns never share containerd's socket directory. */
+ * shims it owns never share containerd's socket directory. Without it, the
+ * socket_dir of containerd 2.3+'s BootstrapParams on stdin is used, if set
+ * (bootstrap.h). Whatever the caller, `start` answers with the plain address
+ * (shim protocol 2; README, "containerd 2.x", says why). */
 #include "cli.h"
 #include "crash.h"
 
