@@ -39,7 +39,7 @@ static bool printable(const char *s)
 
 /* Takes a copy of the Any and decodes it as runtime options. */
 static int take_options(const char *type_url, const uint8_t *data, size_t len,
-			struct shim_stdin *out, char *err, size_t errlen)
+                        struct shim_stdin *out, char *err, size_t errlen)
 {
 	out->options_type_url = strdup(type_url);
 	out->options_value = malloc(len ? len : 1);
@@ -62,7 +62,7 @@ static int default_options(struct shim_stdin *out)
 }
 
 static int from_bootstrap(const Containerd__Runtime__Bootstrap__V1__BootstrapParams *bp,
-			  struct shim_stdin *out, char *err, size_t errlen)
+                          struct shim_stdin *out, char *err, size_t errlen)
 {
 	out->kind = SHIM_STDIN_BOOTSTRAP;
 	if (bp->socket_dir && bp->socket_dir[0] && !(out->socket_dir = strdup(bp->socket_dir)))
@@ -72,13 +72,13 @@ static int from_bootstrap(const Containerd__Runtime__Bootstrap__V1__BootstrapPar
 		const Google__Protobuf__Any *a = bp->extensions[i]->value;
 		if (a && a->type_url && known_options_type(type_name(a->type_url)))
 			return take_options(a->type_url, a->value.data, a->value.len, out, err,
-					    errlen);
+			                    errlen);
 	}
 	return default_options(out);
 }
 
 int shim_stdin_parse(const uint8_t *buf, size_t len, const char *id, const char *ns,
-		     struct shim_stdin *out, char *err, size_t errlen)
+                     struct shim_stdin *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	err[0] = '\0';
@@ -87,14 +87,13 @@ int shim_stdin_parse(const uint8_t *buf, size_t len, const char *id, const char 
 		return default_options(out);
 	}
 	Containerd__Runtime__Bootstrap__V1__BootstrapParams *bp =
-		containerd__runtime__bootstrap__v1__bootstrap_params__unpack(NULL, len, buf);
+	    containerd__runtime__bootstrap__v1__bootstrap_params__unpack(NULL, len, buf);
 	Google__Protobuf__Any *any = google__protobuf__any__unpack(NULL, len, buf);
 	int rc;
 	/* An Any carries nothing but its two fields; unknown ones mean these
 	 * bytes were never an Any (BootstrapParams with more than two fields
 	 * set, or garbage that happens to parse). */
-	bool is_any = any && any->base.n_unknown_fields == 0 && any->type_url &&
-		      any->type_url[0];
+	bool is_any = any && any->base.n_unknown_fields == 0 && any->type_url && any->type_url[0];
 	bool is_options = is_any && known_options_type(type_name(any->type_url));
 	bool is_bootstrap = bp && bp->instance_id && bp->instance_id[0] && bp->namespace_;
 	if (is_bootstrap && id && ns)
@@ -105,24 +104,23 @@ int shim_stdin_parse(const uint8_t *buf, size_t len, const char *id, const char 
 		rc = from_bootstrap(bp, out, err, errlen);
 	} else if (is_options) {
 		out->kind = SHIM_STDIN_OPTIONS;
-		rc = take_options(any->type_url, any->value.data, any->value.len, out, err,
-				  errlen);
+		rc = take_options(any->type_url, any->value.data, any->value.len, out, err, errlen);
 	} else if (bp && bp->instance_id && bp->instance_id[0] && printable(bp->instance_id) &&
-		   bp->namespace_ && printable(bp->namespace_)) {
+	           bp->namespace_ && printable(bp->namespace_)) {
 		/* BootstrapParams, but for someone else: refuse rather than guess */
 		snprintf(err, errlen,
-			 "stdin holds BootstrapParams for task %.100s in namespace %.100s, "
-			 "but this shim was started for task %.100s in namespace %.100s",
-			 bp->instance_id, bp->namespace_, id ? id : "(none)", ns ? ns : "(none)");
+		         "stdin holds BootstrapParams for task %.100s in namespace %.100s, "
+		         "but this shim was started for task %.100s in namespace %.100s",
+		         bp->instance_id, bp->namespace_, id ? id : "(none)", ns ? ns : "(none)");
 		rc = -EINVAL;
 	} else if (is_any && printable(any->type_url)) {
 		snprintf(err, errlen, "stdin holds options of unknown type %.200s", any->type_url);
 		rc = -EINVAL;
 	} else {
 		snprintf(err, errlen,
-			 "stdin (%zu bytes) is neither runtime options (a protobuf Any) nor "
-			 "BootstrapParams",
-			 len);
+		         "stdin (%zu bytes) is neither runtime options (a protobuf Any) nor "
+		         "BootstrapParams",
+		         len);
 		rc = -EBADMSG;
 	}
 	if (rc == -ENOMEM && !err[0])

@@ -42,7 +42,7 @@ struct shim_stdin {
  * -EINVAL for options of an unknown type or a BootstrapParams for another
  * task (err says which), or -ENOMEM. */
 int shim_stdin_parse(const uint8_t *buf, size_t len, const char *id, const char *ns,
-		     struct shim_stdin *out, char *err, size_t errlen);
+                     struct shim_stdin *out, char *err, size_t errlen);
 void shim_stdin_free(struct shim_stdin *s);
 
 /* Reads all of fd (a terminal counts as empty), at most SHIM_STDIN_MAX bytes,

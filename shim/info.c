@@ -40,7 +40,7 @@ static int resolve(const char *binary, char *path, struct stat *st)
 	while (*p) {
 		const char *colon = strchrnul(p, ':');
 		int n = snprintf(path, PATH_MAX, "%.*s%s%s", (int)(colon - p), p,
-				 colon == p ? "" : "/", binary);
+		                 colon == p ? "" : "/", binary);
 		if (n > 0 && n < PATH_MAX && stat(path, st) == 0 && S_ISREG(st->st_mode) &&
 		    access(path, X_OK) == 0)
 			return 0;
@@ -112,8 +112,8 @@ static int64_t now_ms(void)
 }
 
 /* Runs `path features` (argv[0] = name), stdout captured, bounded in time. */
-static int run_features(const char *name, const char *path, char **json, size_t *len,
-			char *why, size_t whylen)
+static int run_features(const char *name, const char *path, char **json, size_t *len, char *why,
+                        size_t whylen)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -149,7 +149,7 @@ static int run_features(const char *name, const char *path, char **json, size_t 
 		waitpid(pid, NULL, 0);
 		close(pipefd[0]);
 		snprintf(why, whylen, "%s features: no answer in %d ms", path,
-			 SHIM_FEATURES_TIMEOUT_MS);
+		         SHIM_FEATURES_TIMEOUT_MS);
 		return -ETIMEDOUT;
 	}
 	rc = read_fd(pipefd[0], json, len);
@@ -166,8 +166,8 @@ static int run_features(const char *name, const char *path, char **json, size_t 
 		p++;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || *p != '{') {
 		snprintf(why, whylen, "%s features: %s", path,
-			 !WIFEXITED(status) || WEXITSTATUS(status) != 0 ? "failed"
-									: "not a JSON object");
+		         !WIFEXITED(status) || WEXITSTATUS(status) != 0 ? "failed"
+		                                                        : "not a JSON object");
 		free(*json);
 		*json = NULL;
 		return -EPROTO;
@@ -176,7 +176,7 @@ static int run_features(const char *name, const char *path, char **json, size_t 
 }
 
 int shim_runtime_features(const char *binary, const char *cache_dir, char **json, size_t *len,
-			  char *why, size_t whylen)
+                          char *why, size_t whylen)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -189,10 +189,10 @@ int shim_runtime_features(const char *binary, const char *cache_dir, char **json
 	}
 	/* The key names this very file: replaced or rebuilt, it misses. */
 	char key[PATH_MAX + 128], name[BUNDLE_SHA256_HEX_LEN + 1];
-	int klen = snprintf(key, sizeof(key), "%s\n%llu %llu %lld %lld.%09ld", path,
-			    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
-			    (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-			    st.st_mtim.tv_nsec);
+	int klen =
+	    snprintf(key, sizeof(key), "%s\n%llu %llu %lld %lld.%09ld", path,
+	             (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+	             (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
 	bundle_sha256_hex(key, (size_t)klen, name);
 	int dirfd = -1;
 	if (cache_dir && cache_dir[0] && mkdir_p(cache_dir) == 0)
@@ -212,7 +212,8 @@ int shim_runtime_features(const char *binary, const char *cache_dir, char **json
 	}
 	rc = run_features(binary, path, json, len, why, whylen);
 	if (rc == 0 && dirfd >= 0)
-		bundle_write_file_atomic(dirfd, name, *json, *len, 0600); /* a miss next time at worst */
+		bundle_write_file_atomic(dirfd, name, *json, *len,
+		                         0600); /* a miss next time at worst */
 	if (dirfd >= 0)
 		close(dirfd);
 	return rc;
@@ -232,7 +233,7 @@ int shim_info(const struct shim_flags *f)
 	/* containerd passes neither -id nor -namespace with -info */
 	bool flags = f->id && f->ns;
 	rc = shim_stdin_parse(buf, len, flags ? f->id : NULL, flags ? f->ns : NULL, &in, err,
-			      sizeof(err));
+	                      sizeof(err));
 	free(buf);
 	if (rc < 0) {
 		fprintf(stderr, "info: %s\n", err);
@@ -258,8 +259,8 @@ int shim_info(const struct shim_flags *f)
 	size_t jlen = 0;
 	char why[PATH_MAX + 128];
 	rc = shim_runtime_features(bundle_options_binary(in.options),
-				   cache ? cache : SHIM_FEATURES_CACHE_DIR, &json, &jlen, why,
-				   sizeof(why));
+	                           cache ? cache : SHIM_FEATURES_CACHE_DIR, &json, &jlen, why,
+	                           sizeof(why));
 	if (rc < 0) {
 		/* As the Go shim's Info: without the runtime's features there is no
 		 * answer; containerd then treats those features as unsupported. */

@@ -23,4 +23,4 @@
  * name looked up in PATH, or a path. Returns 0 or -errno; *why then says what
  * failed (static or in whybuf). */
 int shim_runtime_features(const char *binary, const char *cache_dir, char **json, size_t *len,
-			  char *whybuf, size_t whylen);
+                          char *whybuf, size_t whylen);

@@ -24,7 +24,7 @@ TestSuite(bootstrap, .timeout = 10);
  * containerd_version "v2.3.4", the ttrpc and grpc addresses, containerd_binary,
  * extensions [Any containerd.runc.v1.Options{shim_cgroup "/pod", binary_name
  * "crun"}], socket_dir "/run/containerd/s"}, as containerd 2.3 sends it. */
-
+/* clang-format off */
 static const uint8_t bootstrap_params_2_3[] = {
 	0x0a, 0x03, 0x77, 0x65, 0x62, 0x12, 0x07, 0x64, 0x65, 0x66, 0x61, 0x75,
 	0x6c, 0x74, 0x18, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
@@ -52,15 +52,16 @@ static const uint8_t runc_options_any[] = {
 	0x69, 0x6f, 0x6e, 0x73, 0x12, 0x0c, 0x1a, 0x04, 0x2f, 0x70, 0x6f, 0x64,
 	0x32, 0x04, 0x63, 0x72, 0x75, 0x6e,
 };
+/* clang-format on */
 
 static char err[SHIM_STDIN_ERR_MAX];
 
 Test(bootstrap, empty_stdin_gives_default_options)
 {
 	struct shim_stdin in;
-	cr_assert_eq(shim_stdin_parse((const uint8_t *)"", 0, "web", "default", &in, err,
-				      sizeof(err)),
-		     0, "%s", err);
+	cr_assert_eq(
+	    shim_stdin_parse((const uint8_t *)"", 0, "web", "default", &in, err, sizeof(err)), 0,
+	    "%s", err);
 	cr_assert_eq(in.kind, SHIM_STDIN_EMPTY);
 	cr_assert_null(in.options_type_url);
 	cr_assert_null(in.socket_dir);
@@ -73,8 +74,8 @@ Test(bootstrap, runc_options_any)
 {
 	struct shim_stdin in;
 	cr_assert_eq(shim_stdin_parse(runc_options_any, sizeof(runc_options_any), "web", "default",
-				      &in, err, sizeof(err)),
-		     0, "%s", err);
+	                              &in, err, sizeof(err)),
+	             0, "%s", err);
 	cr_assert_eq(in.kind, SHIM_STDIN_OPTIONS);
 	cr_assert_str_eq(in.options_type_url, "containerd.runc.v1.Options");
 	cr_assert_str_eq(in.options->binary_name, "crun");
@@ -82,7 +83,7 @@ Test(bootstrap, runc_options_any)
 	cr_assert_null(in.socket_dir);
 	/* the Any's value kept as received, for -info to echo */
 	Containerd__Runc__V1__Options *o =
-		containerd__runc__v1__options__unpack(NULL, in.options_len, in.options_value);
+	    containerd__runc__v1__options__unpack(NULL, in.options_len, in.options_value);
 	cr_assert_not_null(o);
 	cr_assert_str_eq(o->binary_name, "crun");
 	containerd__runc__v1__options__free_unpacked(o, NULL);
@@ -93,8 +94,8 @@ Test(bootstrap, bootstrap_params_of_containerd_2_3)
 {
 	struct shim_stdin in;
 	cr_assert_eq(shim_stdin_parse(bootstrap_params_2_3, sizeof(bootstrap_params_2_3), "web",
-				      "default", &in, err, sizeof(err)),
-		     0, "%s", err);
+	                              "default", &in, err, sizeof(err)),
+	             0, "%s", err);
 	cr_assert_eq(in.kind, SHIM_STDIN_BOOTSTRAP);
 	cr_assert_str_eq(in.socket_dir, "/run/containerd/s");
 	cr_assert_str_eq(in.options_type_url, "containerd.runc.v1.Options");
@@ -104,8 +105,8 @@ Test(bootstrap, bootstrap_params_of_containerd_2_3)
 
 	/* and what our own .proto makes of the same bytes: every field */
 	Containerd__Runtime__Bootstrap__V1__BootstrapParams *bp =
-		containerd__runtime__bootstrap__v1__bootstrap_params__unpack(
-			NULL, sizeof(bootstrap_params_2_3), bootstrap_params_2_3);
+	    containerd__runtime__bootstrap__v1__bootstrap_params__unpack(
+	        NULL, sizeof(bootstrap_params_2_3), bootstrap_params_2_3);
 	cr_assert_not_null(bp);
 	cr_assert_eq(bp->base.n_unknown_fields, 0);
 	cr_assert_eq(bp->log_level, -4);
@@ -117,7 +118,7 @@ Test(bootstrap, bootstrap_params_of_containerd_2_3)
 	/* re-encoded byte for byte */
 	uint8_t out[sizeof(bootstrap_params_2_3)];
 	cr_assert_eq(containerd__runtime__bootstrap__v1__bootstrap_params__get_packed_size(bp),
-		     sizeof(out));
+	             sizeof(out));
 	containerd__runtime__bootstrap__v1__bootstrap_params__pack(bp, out);
 	cr_assert_arr_eq(out, bootstrap_params_2_3, sizeof(out));
 	containerd__runtime__bootstrap__v1__bootstrap_params__free_unpacked(bp, NULL);
@@ -126,20 +127,21 @@ Test(bootstrap, bootstrap_params_of_containerd_2_3)
 /* The trap legacy shims fell into: these bytes also decode as an Any. */
 Test(bootstrap, bootstrap_params_also_decode_as_an_any)
 {
-	Google__Protobuf__Any *any = google__protobuf__any__unpack(
-		NULL, sizeof(bootstrap_params_2_3), bootstrap_params_2_3);
+	Google__Protobuf__Any *any =
+	    google__protobuf__any__unpack(NULL, sizeof(bootstrap_params_2_3), bootstrap_params_2_3);
 	cr_assert_not_null(any);
 	cr_assert_str_eq(any->type_url, "web");
 	google__protobuf__any__free_unpacked(any, NULL);
 }
 
 static size_t pack_params(const char *id, const char *ns, const Google__Protobuf__Any *opts,
-			  const char *socket_dir, uint8_t *buf)
+                          const char *socket_dir, uint8_t *buf)
 {
 	Containerd__Runtime__Bootstrap__V1__BootstrapParams bp =
-		CONTAINERD__RUNTIME__BOOTSTRAP__V1__BOOTSTRAP_PARAMS__INIT;
-	Containerd__Runtime__Bootstrap__V1__Extension ext =
-		CONTAINERD__RUNTIME__BOOTSTRAP__V1__EXTENSION__INIT, *exts[] = {&ext};
+	    CONTAINERD__RUNTIME__BOOTSTRAP__V1__BOOTSTRAP_PARAMS__INIT;
+	Containerd__Runtime__Bootstrap__V1__Extension
+	    ext = CONTAINERD__RUNTIME__BOOTSTRAP__V1__EXTENSION__INIT,
+	    *exts[] = {&ext};
 	bp.instance_id = (char *)id;
 	bp.namespace_ = (char *)ns;
 	if (socket_dir)
@@ -160,7 +162,7 @@ Test(bootstrap, minimal_bootstrap_params_without_options)
 	size_t len = pack_params("web", "default", NULL, NULL, buf);
 	struct shim_stdin in;
 	cr_assert_eq(shim_stdin_parse(buf, len, "web", "default", &in, err, sizeof(err)), 0, "%s",
-		     err);
+	             err);
 	cr_assert_eq(in.kind, SHIM_STDIN_BOOTSTRAP);
 	cr_assert_null(in.options_type_url);
 	cr_assert_null(in.socket_dir);
@@ -172,15 +174,15 @@ Test(bootstrap, bootstrap_params_for_another_task_refused)
 {
 	struct shim_stdin in;
 	cr_assert_eq(shim_stdin_parse(bootstrap_params_2_3, sizeof(bootstrap_params_2_3), "db",
-				      "default", &in, err, sizeof(err)),
-		     -EINVAL);
+	                              "default", &in, err, sizeof(err)),
+	             -EINVAL);
 	cr_assert_not_null(strstr(err, "task web in namespace default"), "%s", err);
 	cr_assert_not_null(strstr(err, "task db in namespace default"), "%s", err);
 	cr_assert_null(strchr(err, '\n'));
 	shim_stdin_free(&in);
 	cr_assert_eq(shim_stdin_parse(bootstrap_params_2_3, sizeof(bootstrap_params_2_3), "web",
-				      "k8s.io", &in, err, sizeof(err)),
-		     -EINVAL);
+	                              "k8s.io", &in, err, sizeof(err)),
+	             -EINVAL);
 	shim_stdin_free(&in);
 }
 
@@ -191,17 +193,17 @@ Test(bootstrap, garbage_refused)
 		const char *bytes;
 		size_t len;
 	} cases[] = {
-		{"text", "hello, shim\n", 12},
-		{"a plain address", "unix:///run/containerd/s/abc", 28},
-		{"JSON", "{\"version\":2}", 13},
-		{"truncated", "\x0a\x20web", 5},
-		{"bad wire type", "\xff\xff\xff\xff", 4},
-		{"a NUL", "\0", 1},
+	    {"text", "hello, shim\n", 12},
+	    {"a plain address", "unix:///run/containerd/s/abc", 28},
+	    {"JSON", "{\"version\":2}", 13},
+	    {"truncated", "\x0a\x20web", 5},
+	    {"bad wire type", "\xff\xff\xff\xff", 4},
+	    {"a NUL", "\0", 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct shim_stdin in;
 		int rc = shim_stdin_parse((const uint8_t *)cases[i].bytes, cases[i].len, "web",
-					  "default", &in, err, sizeof(err));
+		                          "default", &in, err, sizeof(err));
 		cr_assert_lt(rc, 0, "%s accepted", cases[i].what);
 		cr_assert_neq(err[0], '\0', "%s: no message", cases[i].what);
 		cr_assert_null(strchr(err, '\n'), "%s: %s", cases[i].what, err);
@@ -227,14 +229,14 @@ Test(bootstrap, without_flags)
 {
 	struct shim_stdin in;
 	cr_assert_eq(shim_stdin_parse(runc_options_any, sizeof(runc_options_any), NULL, NULL, &in,
-				      err, sizeof(err)),
-		     0, "%s", err);
+	                              err, sizeof(err)),
+	             0, "%s", err);
 	cr_assert_eq(in.kind, SHIM_STDIN_OPTIONS);
 	cr_assert_str_eq(in.options->binary_name, "crun");
 	shim_stdin_free(&in);
 	cr_assert_eq(shim_stdin_parse(bootstrap_params_2_3, sizeof(bootstrap_params_2_3), NULL,
-				      NULL, &in, err, sizeof(err)),
-		     0, "%s", err);
+	                              NULL, &in, err, sizeof(err)),
+	             0, "%s", err);
 	cr_assert_eq(in.kind, SHIM_STDIN_BOOTSTRAP);
 	cr_assert_str_eq(in.options->binary_name, "crun");
 	shim_stdin_free(&in);
@@ -245,7 +247,7 @@ Test(bootstrap, read_stdin)
 	int p[2];
 	cr_assert_eq(pipe(p), 0);
 	cr_assert_eq(write(p[1], runc_options_any, sizeof(runc_options_any)),
-		     (ssize_t)sizeof(runc_options_any));
+	             (ssize_t)sizeof(runc_options_any));
 	close(p[1]);
 	uint8_t *buf;
 	size_t len;

@@ -24,7 +24,7 @@
 
 static char dir[] = "/tmp/nanoshim-info-XXXXXX";
 static char shim_bin[PATH_MAX], runtime[PATH_MAX + 16], count_file[PATH_MAX + 16],
-	cache_dir[PATH_MAX + 16];
+    cache_dir[PATH_MAX + 16];
 
 /* The shim next to this test in the build tree: <build>/test/.. /shim/. */
 static void find_shim(void)
@@ -43,7 +43,7 @@ static void write_runtime(const char *name, const char *body)
 	FILE *f = fopen(runtime, "w");
 	cr_assert_not_null(f);
 	fprintf(f, "#!/bin/sh\n[ \"$1\" = features ] || exit 3\necho call >> %s\n%s\n", count_file,
-		body);
+	        body);
 	fclose(f);
 	chmod(runtime, 0755);
 }
@@ -81,7 +81,7 @@ static int calls(void)
 /* Runs `shim -info` with in[0..len) on stdin and PATH=path_env (NULL: as
  * ours); *out gets stdout (malloc'd), err its stderr. Returns the exit code. */
 static int run_info(const uint8_t *in, size_t len, const char *path_env, uint8_t **out,
-		    size_t *out_len, char *err, size_t errlen)
+                    size_t *out_len, char *err, size_t errlen)
 {
 	char inpath[PATH_MAX + 16], outpath[PATH_MAX + 16], errpath[PATH_MAX + 16];
 	snprintf(inpath, sizeof(inpath), "%s/stdin", dir);
@@ -94,7 +94,8 @@ static int run_info(const uint8_t *in, size_t len, const char *path_env, uint8_t
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		int i = open(inpath, O_RDONLY), o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+		int i = open(inpath, O_RDONLY),
+		    o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
 		    e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(i, 0);
 		dup2(o, 1);
@@ -134,7 +135,8 @@ static size_t options_any(const char *binary, uint8_t *buf, uint8_t *value, size
 
 static Containerd__Types__RuntimeInfo *decode(const uint8_t *out, size_t len)
 {
-	Containerd__Types__RuntimeInfo *ri = containerd__types__runtime_info__unpack(NULL, len, out);
+	Containerd__Types__RuntimeInfo *ri =
+	    containerd__types__runtime_info__unpack(NULL, len, out);
 	cr_assert_not_null(ri, "stdout (%zu bytes) is not a RuntimeInfo", len);
 	cr_assert_eq(ri->base.n_unknown_fields, 0);
 	cr_assert_str_eq(ri->name, SHIM_RUNTIME_NAME);
@@ -191,7 +193,7 @@ Test(info, no_options_runs_runc_from_path)
 	char err[1024], path[PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s:/usr/bin:/bin", dir);
 	cr_assert_eq(run_info((const uint8_t *)"", 0, path, &out, &outlen, err, sizeof(err)), 0,
-		     "%s", err);
+	             "%s", err);
 	Containerd__Types__RuntimeInfo *ri = decode(out, outlen);
 	cr_assert_null(ri->options);
 	containerd__types__runtime_info__free_unpacked(ri, NULL);
@@ -225,8 +227,8 @@ Test(info, garbage_on_stdin_refused)
 	uint8_t *out;
 	size_t outlen;
 	char err[1024];
-	cr_assert_eq(run_info((const uint8_t *)"\xff\xff", 2, NULL, &out, &outlen, err, sizeof(err)),
-		     1);
+	cr_assert_eq(
+	    run_info((const uint8_t *)"\xff\xff", 2, NULL, &out, &outlen, err, sizeof(err)), 1);
 	cr_assert_eq(outlen, 0);
 	cr_assert_not_null(strstr(err, "info: stdin"), "%s", err);
 	free(out);

@@ -85,8 +85,8 @@ static void teardown(void)
 TestSuite(serve, .init = setup, .fini = teardown, .timeout = 20);
 
 static int call(const char *service, const char *method, const ProtobufCMessage *req,
-		const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
-		struct ttrpc_status *st)
+                const ProtobufCMessageDescriptor *reply_desc, ProtobufCMessage **reply,
+                struct ttrpc_status *st)
 {
 	struct ttrpc_call_opts opts = {.timeout_ns = 5000000000};
 	memset(st, 0, sizeof(*st));
@@ -98,13 +98,14 @@ Test(serve, connect_answers_on_v2_and_v3)
 {
 	const char *const services[] = {V2, V3};
 	for (int i = 0; i < 2; i++) {
-		Containerd__Task__V2__ConnectRequest req = CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
+		Containerd__Task__V2__ConnectRequest req =
+		    CONTAINERD__TASK__V2__CONNECT_REQUEST__INIT;
 		req.id = "web";
 		ProtobufCMessage *r;
 		struct ttrpc_status st;
 		cr_assert_eq(call(services[i], "Connect", &req.base,
-				  &containerd__task__v2__connect_response__descriptor, &r, &st),
-			     0, "%s: %s", services[i], st.message);
+		                  &containerd__task__v2__connect_response__descriptor, &r, &st),
+		             0, "%s: %s", services[i], st.message);
 		Containerd__Task__V2__ConnectResponse *cr = (void *)r;
 		cr_assert_eq(cr->shim_pid, (uint32_t)server_pid, "%s", services[i]);
 		cr_assert_eq(cr->task_pid, 4242, "%s", services[i]);
@@ -119,8 +120,8 @@ Test(serve, state_on_v3_is_the_v2_answer)
 	ProtobufCMessage *r;
 	struct ttrpc_status st;
 	cr_assert_eq(call(V3, "State", &req.base, &containerd__task__v2__state_response__descriptor,
-			  &r, &st),
-		     0, "%s", st.message);
+	                  &r, &st),
+	             0, "%s", st.message);
 	Containerd__Task__V2__StateResponse *sr = (void *)r;
 	cr_assert_str_eq(sr->id, "web");
 	cr_assert_eq(sr->status, CONTAINERD__V1__TYPES__STATUS__STOPPED);
@@ -134,12 +135,12 @@ Test(serve, other_services_unimplemented)
 	ProtobufCMessage *r;
 	struct ttrpc_status st;
 	cr_assert_lt(call("containerd.task.v4.Task", "Connect", &req.base,
-			  &containerd__task__v2__connect_response__descriptor, &r, &st),
-		     0);
+	                  &containerd__task__v2__connect_response__descriptor, &r, &st),
+	             0);
 	cr_assert_eq(st.code, TTRPC_UNIMPLEMENTED, "%d %s", st.code, st.message);
 	cr_assert_lt(call(V3, "Sandbox", &req.base,
-			  &containerd__task__v2__connect_response__descriptor, &r, &st),
-		     0);
+	                  &containerd__task__v2__connect_response__descriptor, &r, &st),
+	             0);
 	cr_assert_eq(st.code, TTRPC_UNIMPLEMENTED, "%d %s", st.code, st.message);
 }
 
@@ -155,8 +156,8 @@ Test(serve, pids_of_an_exited_init_is_its_pid)
 		ProtobufCMessage *r;
 		struct ttrpc_status st;
 		cr_assert_eq(call(services[i], "Pids", &req.base,
-				  &containerd__task__v2__pids_response__descriptor, &r, &st),
-			     0, "%s: %s", services[i], st.message);
+		                  &containerd__task__v2__pids_response__descriptor, &r, &st),
+		             0, "%s: %s", services[i], st.message);
 		Containerd__Task__V2__PidsResponse *pr = (void *)r;
 		cr_assert_eq(pr->n_processes, 1);
 		cr_assert_eq(pr->processes[0]->pid, 4242);
@@ -176,8 +177,8 @@ Test(serve, pids_without_a_task_is_not_found)
 		ProtobufCMessage *r;
 		struct ttrpc_status st;
 		cr_assert_lt(call(V3, "Pids", &req.base,
-				  &containerd__task__v2__pids_response__descriptor, &r, &st),
-			     0, "%s answered", ids[i]);
+		                  &containerd__task__v2__pids_response__descriptor, &r, &st),
+		             0, "%s answered", ids[i]);
 		cr_assert_eq(st.code, TTRPC_NOT_FOUND, "%s: %d %s", ids[i], st.code, st.message);
 	}
 }

@@ -26,7 +26,7 @@
 
 static char dir[] = "/tmp/nanoshim-start-XXXXXX";
 static char shim_bin[PATH_MAX], bundle[PATH_MAX + 16], sockdir[PATH_MAX + 16],
-	envdir[PATH_MAX + 16];
+    envdir[PATH_MAX + 16];
 static pid_t daemon_pid;
 
 static void setup(void)
@@ -62,7 +62,7 @@ TestSuite(start, .init = setup, .fini = teardown, .timeout = 30);
 
 /* Runs `start` for task "web" in the bundle; out/err get stdout/stderr. */
 static int run_start(const uint8_t *in, size_t len, const char *socket_env, char *out,
-		     size_t outlen, char *err, size_t errlen)
+                     size_t outlen, char *err, size_t errlen)
 {
 	char inpath[PATH_MAX + 16], outpath[PATH_MAX + 16], errpath[PATH_MAX + 16];
 	snprintf(inpath, sizeof(inpath), "%s/stdin", dir);
@@ -74,7 +74,8 @@ static int run_start(const uint8_t *in, size_t len, const char *socket_env, char
 	pid_t pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
-		int i = open(inpath, O_RDONLY), o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+		int i = open(inpath, O_RDONLY),
+		    o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
 		    e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		dup2(i, 0);
 		dup2(o, 1);
@@ -87,8 +88,8 @@ static int run_start(const uint8_t *in, size_t len, const char *socket_env, char
 			unsetenv("NANOSHIM_SOCKET_DIR");
 		setenv("TTRPC_ADDRESS", "/nonexistent/containerd.sock.ttrpc", 1);
 		execl(shim_bin, shim_bin, "-namespace", "default", "-address",
-		      "/run/nanoshim-test/containerd.sock", "-publish-binary", "/usr/bin/containerd",
-		      "-id", "web", "start", (char *)NULL);
+		      "/run/nanoshim-test/containerd.sock", "-publish-binary",
+		      "/usr/bin/containerd", "-id", "web", "start", (char *)NULL);
 		_exit(127);
 	}
 	int status;
@@ -127,10 +128,12 @@ static size_t bootstrap_params(uint8_t *buf, const char *socket_dir)
 {
 	uint8_t value[64], anyb[128];
 	Containerd__Runtime__Bootstrap__V1__BootstrapParams bp =
-		CONTAINERD__RUNTIME__BOOTSTRAP__V1__BOOTSTRAP_PARAMS__INIT;
-	Containerd__Runtime__Bootstrap__V1__Extension ext =
-		CONTAINERD__RUNTIME__BOOTSTRAP__V1__EXTENSION__INIT, *exts[] = {&ext};
-	Google__Protobuf__Any *a = google__protobuf__any__unpack(NULL, options_any(anyb, value), anyb);
+	    CONTAINERD__RUNTIME__BOOTSTRAP__V1__BOOTSTRAP_PARAMS__INIT;
+	Containerd__Runtime__Bootstrap__V1__Extension
+	    ext = CONTAINERD__RUNTIME__BOOTSTRAP__V1__EXTENSION__INIT,
+	    *exts[] = {&ext};
+	Google__Protobuf__Any *a =
+	    google__protobuf__any__unpack(NULL, options_any(anyb, value), anyb);
 	bp.instance_id = "web";
 	bp.namespace_ = "default";
 	bp.log_level = -4;
@@ -152,7 +155,7 @@ static void check_served(const char *out, const char *want_dir)
 	char prefix[PATH_MAX + 32];
 	snprintf(prefix, sizeof(prefix), "unix://%s/", want_dir);
 	cr_assert_eq(strncmp(out, prefix, strlen(prefix)), 0, "address %s, want it in %s", out,
-		     want_dir);
+	             want_dir);
 	cr_assert_null(strchr(out, '\n'));
 	struct ttrpc_client *c = NULL;
 	cr_assert_eq(ttrpc_client_connect(out, &c), 0, "connect %s", out);
@@ -162,16 +165,16 @@ static void check_served(const char *out, const char *want_dir)
 	struct ttrpc_status st = {0};
 	struct ttrpc_call_opts opts = {.timeout_ns = 5000000000};
 	cr_assert_eq(ttrpc_client_call(c, "containerd.task.v3.Task", "Connect", &req.base,
-				       &containerd__task__v2__connect_response__descriptor, &opts,
-				       &r, &st),
-		     0, "%s", st.message);
+	                               &containerd__task__v2__connect_response__descriptor, &opts,
+	                               &r, &st),
+	             0, "%s", st.message);
 	cr_assert_eq(((Containerd__Task__V2__ConnectResponse *)r)->shim_pid, (uint32_t)daemon_pid);
 	protobuf_c_message_free_unpacked(r, NULL);
 	Containerd__Task__V2__ShutdownRequest sreq = CONTAINERD__TASK__V2__SHUTDOWN_REQUEST__INIT;
 	sreq.id = "web";
 	cr_assert_eq(ttrpc_client_call(c, "containerd.task.v3.Task", "Shutdown", &sreq.base,
-				       &google__protobuf__empty__descriptor, &opts, &r, &st),
-		     0, "%s", st.message);
+	                               &google__protobuf__empty__descriptor, &opts, &r, &st),
+	             0, "%s", st.message);
 	protobuf_c_message_free_unpacked(r, NULL);
 	ttrpc_client_free(c);
 	/* gone within 5 s, its socket removed */
@@ -219,9 +222,9 @@ Test(start, options_any_and_empty_stdin)
 Test(start, garbage_refused_before_anything_is_made)
 {
 	char out[512], err[1024];
-	cr_assert_eq(run_start((const uint8_t *)"\xff\xfe garbage", 10, NULL, out, sizeof(out),
-			       err, sizeof(err)),
-		     1);
+	cr_assert_eq(run_start((const uint8_t *)"\xff\xfe garbage", 10, NULL, out, sizeof(out), err,
+	                       sizeof(err)),
+	             1);
 	cr_assert_str_eq(out, "");
 	cr_assert_not_null(strstr(err, "start web: stdin (10 bytes) is neither"), "%s", err);
 	cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "more than one line: %s", err);
