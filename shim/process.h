@@ -76,3 +76,9 @@ struct container {
 	void *oom;
 	struct loop_source *oom_src;
 };
+
+/* The id events and messages use: the exec id, or the container's. */
+static inline const char *process_name(const struct process *p)
+{
+	return p->exec_id ? p->exec_id : p->c->id;
+}

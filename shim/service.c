@@ -4,6 +4,7 @@
 #include "events.h"
 #include "log.h"
 #include "oom.h"
+#include "container.h"
 #include "process.h"
 #include "reaper.h"
 #include "shim.h"
@@ -75,32 +76,11 @@ static bool empty(const char *s)
 	return !s || !*s;
 }
 
-static const char *pname(const struct process *p)
-{
-	return p->exec_id ? p->exec_id : p->c->id;
-}
-
-static struct container *find_container(const char *id)
-{
-	for (struct container *c = shim.containers; c; c = c->next)
-		if (!c->deleted && strcmp(c->id, id) == 0)
-			return c;
-	return NULL;
-}
-
-static struct process *find_exec(struct container *c, const char *exec_id)
-{
-	for (struct process *p = c->execs; p; p = p->next)
-		if (strcmp(p->exec_id, exec_id) == 0)
-			return p;
-	return NULL;
-}
-
 /* Finds the container and process a request names, or fails the call. */
 static bool lookup(struct ttrpc_call *call, const char *id, const char *exec_id,
 		   struct container **cp, struct process **pp)
 {
-	struct container *c = find_container(id ? id : "");
+	struct container *c = container_find(id ? id : "");
 	if (!c) {
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "container %s: not found", id ? id : "");
 		return false;
@@ -109,7 +89,7 @@ static bool lookup(struct ttrpc_call *call, const char *id, const char *exec_id,
 	if (pp) {
 		if (empty(exec_id)) {
 			*pp = &c->init;
-		} else if (!(*pp = find_exec(c, exec_id))) {
+		} else if (!(*pp = container_find_exec(c, exec_id))) {
 			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "process %s: not found", exec_id);
 			return false;
 		}
@@ -130,72 +110,6 @@ static enum task_status visible_status(const struct process *p)
 		return ST_STOPPED;
 	}
 	return ST_UNKNOWN;
-}
-
-static void free_process_fields(struct process *p)
-{
-	/* nothing may call back into a freed process: a pid still running
-	 * (a create that failed late, a shim shutting down) is reaped quietly */
-	if (p->pid > 0 && !p->reaped)
-		reaper_discard(shim.reaper, p->pid);
-	if (p->pidfd >= 0)
-		close(p->pidfd);
-	p->pidfd = -1;
-	while (p->waiters) { /* first: the message names the process */
-		struct waiter *w = p->waiters;
-		p->waiters = w->next;
-		ttrpc_call_fail(w->call, TTRPC_NOT_FOUND, "process %s: deleted", pname(p));
-		free(w);
-	}
-	pio_free(p->io);
-	p->io = NULL;
-	free(p->stdin_path);
-	free(p->stdout_path);
-	free(p->stderr_path);
-	free(p->spec);
-	free(p->exec_id);
-}
-
-static void container_unref(struct container *c);
-
-static void container_free(struct container *c)
-{
-	for (struct container **pp = &shim.containers; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	while (c->execs) {
-		struct process *p = c->execs;
-		c->execs = p->next;
-		free_process_fields(p);
-		free(p);
-	}
-	free_process_fields(&c->init);
-	oom_watch_free(c);
-	loop_timer_cancel(c->delete_timer);
-	if (c->delete_call)
-		ttrpc_call_fail(c->delete_call, TTRPC_UNAVAILABLE, "delete %s: shim shutting down",
-				c->id);
-	if (c->bundle_fd >= 0)
-		close(c->bundle_fd);
-	free(c->criu_image_path);
-	free(c->criu_work_path);
-	free(c->bundle);
-	free(c->id);
-	free(c);
-}
-
-static void container_ref(struct container *c)
-{
-	c->refs++;
-}
-
-static void container_unref(struct container *c)
-{
-	if (--c->refs == 0 && c->deleted)
-		container_free(c);
 }
 
 /* ---- exits ------------------------------------------------------------ */
@@ -253,7 +167,7 @@ static void publish_exit(struct process *p)
 	Google__Protobuf__Timestamp ts;
 	set_ts(&ts, &p->exited_at);
 	e.container_id = c->id;
-	e.id = (char *)pname(p);
+	e.id = (char *)process_name(p);
 	e.pid = (uint32_t)p->pid;
 	e.exit_status = (uint32_t)p->exit_status;
 	e.exited_at = &ts;
@@ -295,7 +209,7 @@ static void on_process_exit(pid_t pid, int status, const struct timespec *when, 
 	if (p->pidfd >= 0)
 		close(p->pidfd);
 	p->pidfd = -1;
-	log_debug("%s (pid %d) exited with %d", pname(p), pid, status);
+	log_debug("%s (pid %d) exited with %d", process_name(p), pid, status);
 	/* On disk at once: a shim killed while output drains (up to
 	 * DRAIN_TIMEOUT_MS) or while Start fails still leaves the status for
 	 * `delete`, a new shim or the manager. */
@@ -303,7 +217,7 @@ static void on_process_exit(pid_t pid, int status, const struct timespec *when, 
 				  .exited_nsec = (int32_t)when->tv_nsec};
 	int rc = bundle_exit_write(c->bundle_fd, p->exec_id, &rec);
 	if (rc < 0)
-		log_error("record exit of %s: %s", pname(p), strerror(-rc));
+		log_error("record exit of %s: %s", process_name(p), strerror(-rc));
 	shim_crash_point("exit-recorded");
 	if (!p->exec_id && !c->private_pidns) {
 		/* the pid namespace is shared: nothing else takes the rest down */
@@ -332,7 +246,7 @@ static void track_pid(struct process *p, pid_t pid, int64_t since_ns)
 		return;
 	}
 	if (!exited) {
-		log_warn("%s: pid %d is gone and its exit is unknown", pname(p), pid);
+		log_warn("%s: pid %d is gone and its exit is unknown", process_name(p), pid);
 		status = 255;
 		clock_gettime(CLOCK_REALTIME, &when);
 	}
@@ -522,7 +436,7 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 		ttrpc_call_fail_status(call, &st);
 		return;
 	}
-	if (find_container(req->id)) {
+	if (container_find(req->id)) {
 		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "container %s: already exists", req->id);
 		return;
 	}
@@ -547,8 +461,7 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	c->init.pidfd = -1;
 	c->init.announcing = true;
 	c->refs = 1;
-	c->next = shim.containers;
-	shim.containers = c;
+	container_add(c);
 	op->call = call;
 	op->c = c;
 	op->req = req;
@@ -975,7 +888,7 @@ static void task_start(struct ttrpc_call *call, const ProtobufCMessage *m, void 
 		return;
 	if (p->state != PROC_CREATED || p->busy || p->start_announced) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "start %s: process is %s",
-				pname(p), p->state == PROC_STOPPED ? "stopped" : "already started");
+				process_name(p), p->state == PROC_STOPPED ? "stopped" : "already started");
 		return;
 	}
 	if (p->exec_id) {
@@ -1013,7 +926,7 @@ static void task_state(struct ttrpc_call *call, const ProtobufCMessage *m, void 
 		return;
 	Containerd__Task__V2__StateResponse r = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
 	Google__Protobuf__Timestamp ts;
-	r.id = (char *)pname(p); /* as the Go shim: the exec's id for an exec */
+	r.id = (char *)process_name(p); /* as the Go shim: the exec's id for an exec */
 	r.bundle = c->bundle;
 	r.pid = (uint32_t)p->pid;
 	r.status = (Containerd__V1__Types__Status)visible_status(p);
@@ -1050,7 +963,7 @@ static void task_wait(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 		return;
 	/* a Wait may last as long as the process: keep it off the in-flight cap */
 	if (ttrpc_call_park(call) < 0) {
-		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "wait %s: too many waits", pname(p));
+		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "wait %s: too many waits", process_name(p));
 		return;
 	}
 	struct waiter *w = calloc(1, sizeof(*w));
@@ -1070,7 +983,7 @@ static void task_connect(struct ttrpc_call *call, const ProtobufCMessage *m, voi
 {
 	const Containerd__Task__V2__ConnectRequest *req = (const void *)m;
 	Containerd__Task__V2__ConnectResponse r = CONTAINERD__TASK__V2__CONNECT_RESPONSE__INIT;
-	struct container *c = find_container(req->id ? req->id : "");
+	struct container *c = container_find(req->id ? req->id : "");
 	r.shim_pid = (uint32_t)getpid();
 	r.task_pid = c ? (uint32_t)c->init.pid : 0;
 	r.version = VERSION_STRING;
@@ -1252,7 +1165,7 @@ static bool require_state(struct ttrpc_call *call, struct process *p, const char
 	if (p->state == want && !p->reaped)
 		return true;
 	static const char *const names[] = {"created", "running", "paused", "stopped"};
-	ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "%s %s: process is %s", what, pname(p),
+	ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "%s %s: process is %s", what, process_name(p),
 			p->reaped ? "stopped" : names[p->state]);
 	return false;
 }
@@ -1466,11 +1379,11 @@ static void task_kill(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 			reply_empty(call);
 		else
 			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "kill %s: process already finished",
-					pname(p));
+					process_name(p));
 		return;
 	}
 	if (req->signal >= 65) {
-		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "kill %s: invalid signal %u", pname(p),
+		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "kill %s: invalid signal %u", process_name(p),
 				req->signal);
 		return;
 	}
@@ -1526,7 +1439,7 @@ static void task_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 				req->exec_id);
 		return;
 	}
-	if (find_exec(c, req->exec_id)) {
+	if (container_find_exec(c, req->exec_id)) {
 		ttrpc_call_fail(call, TTRPC_ALREADY_EXISTS, "id %s: already exists", req->exec_id);
 		return;
 	}
@@ -1585,7 +1498,7 @@ static void task_resize_pty(struct ttrpc_call *call, const ProtobufCMessage *m, 
 		return;
 	int rc = p->io ? pio_resize(p->io, req->width, req->height) : 0;
 	if (rc < 0) {
-		ttrpc_call_fail(call, ttrpc_code_from_errno(rc), "resize %s: %s", pname(p),
+		ttrpc_call_fail(call, ttrpc_code_from_errno(rc), "resize %s: %s", process_name(p),
 				strerror(-rc));
 		return;
 	}
@@ -1675,7 +1588,7 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	}
 	if (p->busy) {
 		ttrpc_call_fail(call, TTRPC_FAILED_PRECONDITION, "delete %s: an operation is in progress",
-				pname(p));
+				process_name(p));
 		return;
 	}
 	if (p->exec_id) {
@@ -1698,7 +1611,7 @@ static void task_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void
 		/* everything of it is released before the caller hears so */
 		struct process gone = {.c = c, .pid = p->pid, .exit_status = p->exit_status,
 				       .exited_at = p->exited_at};
-		free_process_fields(p);
+		process_free_fields(p);
 		free(p);
 		reply_delete(call, &gone);
 		return;
