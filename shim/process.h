@@ -9,7 +9,10 @@
 #include "pio.h"
 #include "ttrpc.h"
 
+#include "google/protobuf/timestamp.pb-c.h"
+
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -82,3 +85,23 @@ static inline const char *process_name(const struct process *p)
 {
 	return p->exec_id ? p->exec_id : p->c->id;
 }
+
+/* process.c: the exit protocol. */
+
+/* t as a Timestamp; NULL or zero gives Go's zero time ("not exited"). */
+void process_timestamp(Google__Protobuf__Timestamp *ts, const struct timespec *t);
+/* Answers every Wait on p with its exit. */
+void process_answer_waiters(struct process *p);
+/* Announces p's recorded exit once its output is drained, unless a Create or
+ * Start in flight will (it calls this when done). */
+void process_finalize_exit(struct process *p);
+/* Registers the pid the runtime reported for p, in a call begun at since_ns;
+ * an exit already reaped since then is p's own. */
+void process_track_pid(struct process *p, pid_t pid, int64_t since_ns);
+/* Signals the process behind pidfd: 0 or -errno (-ESRCH once it is reaped). */
+int shim_pidfd_signal(int pidfd, int sig);
+/* Signals a process the shim tracks; -ESRCH once it is gone. */
+int process_signal(struct process *p, int sig);
+/* Kills the process named in pidfile, started since since_ns for a request
+ * that failed. */
+void process_kill_ghost(int bundle_fd, const char *pidfile, int64_t since_ns);

@@ -38,13 +38,11 @@
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
-#define DRAIN_TIMEOUT_MS 2000
 /* A Delete that finds runtime calls in flight on the init waits for them (as
  * the Go shim's process lock makes it); after this long, calls on an init that
  * is gone are killed (a hung runc must not keep a dead container), and a
  * Delete of a live init gives up. */
 #define DELETE_GRACE_MS 1000
-#define GO_ZERO_TIME_SEC (-62135596800LL) /* Go's time.Time{} as a Timestamp */
 #define VERSION_STRING "nanoshim 0.1"
 
 struct shim shim;
@@ -59,17 +57,6 @@ enum task_status { /* containerd.v1.types.Status */
 };
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static void set_ts(Google__Protobuf__Timestamp *ts, const struct timespec *t)
-{
-	google__protobuf__timestamp__init(ts);
-	if (t && (t->tv_sec || t->tv_nsec)) {
-		ts->seconds = t->tv_sec;
-		ts->nanos = (int32_t)t->tv_nsec;
-	} else {
-		ts->seconds = GO_ZERO_TIME_SEC; /* what Go sends for "not exited" */
-	}
-}
 
 static bool empty(const char *s)
 {
@@ -112,182 +99,6 @@ static enum task_status visible_status(const struct process *p)
 	return ST_UNKNOWN;
 }
 
-/* ---- exits ------------------------------------------------------------ */
-
-static void publish_exit(struct process *p);
-
-static bool execs_pending(struct container *c)
-{
-	for (struct process *e = c->execs; e; e = e->next)
-		if (e->pid && e->state != PROC_STOPPED)
-			return true;
-	return false;
-}
-
-static void answer_waiters(struct process *p)
-{
-	while (p->waiters) {
-		struct waiter *w = p->waiters;
-		p->waiters = w->next;
-		Containerd__Task__V2__WaitResponse r = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
-		Google__Protobuf__Timestamp ts;
-		set_ts(&ts, &p->exited_at);
-		r.exit_status = (uint32_t)p->exit_status;
-		r.exited_at = &ts;
-		ttrpc_call_reply(w->call, &r.base);
-		free(w);
-	}
-}
-
-/* Output drained (or timed out): announce the exit (on disk since the reap). */
-static void exit_drained(void *ud)
-{
-	struct process *p = ud;
-	struct container *c = p->c;
-	p->finalizing = false;
-	if (!p->exec_id && execs_pending(c)) {
-		/* init's exit goes out after every exec's, as containerd 1.7 orders it */
-		return;
-	}
-	publish_exit(p);
-	if (p->exec_id && c->init.reaped && !c->init.finalizing &&
-	    c->init.state != PROC_STOPPED && !execs_pending(c))
-		publish_exit(&c->init);
-}
-
-static void publish_exit(struct process *p)
-{
-	struct container *c = p->c;
-	if (p->state == PROC_STOPPED)
-		return;
-	p->state = PROC_STOPPED;
-	if (!p->exec_id)
-		oom_check_now(c); /* an OOM kill is announced before the exit */
-	Containerd__Events__TaskExit e = CONTAINERD__EVENTS__TASK_EXIT__INIT;
-	Google__Protobuf__Timestamp ts;
-	set_ts(&ts, &p->exited_at);
-	e.container_id = c->id;
-	e.id = (char *)process_name(p);
-	e.pid = (uint32_t)p->pid;
-	e.exit_status = (uint32_t)p->exit_status;
-	e.exited_at = &ts;
-	events_publish("/tasks/exit", &e.base);
-	answer_waiters(p);
-	if (!p->exec_id)
-		oom_watch_free(c);
-}
-
-static void finalize_exit(struct process *p)
-{
-	/* A Create or Start in flight announces first and finishes this; an
-	 * init created but never started (killed, or dead on its own) is
-	 * announced now, as the Go shim does. */
-	if (p->announcing || p->finalizing || p->state == PROC_STOPPED)
-		return;
-	p->finalizing = true;
-	if (p->io)
-		pio_when_drained(p->io, DRAIN_TIMEOUT_MS, exit_drained, p);
-	else
-		exit_drained(p);
-}
-
-static void kill_all_cb(int status, const char *err, const char *out, size_t n, void *ud)
-{
-	struct container *c = ud;
-	if (status != 0)
-		log_debug("kill --all after init exit: %s", err);
-	container_unref(c);
-}
-
-static void on_process_exit(pid_t pid, int status, const struct timespec *when, void *ud)
-{
-	struct process *p = ud;
-	struct container *c = p->c;
-	p->reaped = true;
-	p->exit_status = status;
-	p->exited_at = *when;
-	if (p->pidfd >= 0)
-		close(p->pidfd);
-	p->pidfd = -1;
-	log_debug("%s (pid %d) exited with %d", process_name(p), pid, status);
-	/* On disk at once: a shim killed while output drains (up to
-	 * DRAIN_TIMEOUT_MS) or while Start fails still leaves the status for
-	 * `delete`, a new shim or the manager. */
-	struct bundle_exit rec = {.pid = pid, .status = status, .exited_sec = when->tv_sec,
-				  .exited_nsec = (int32_t)when->tv_nsec};
-	int rc = bundle_exit_write(c->bundle_fd, p->exec_id, &rec);
-	if (rc < 0)
-		log_error("record exit of %s: %s", process_name(p), strerror(-rc));
-	shim_crash_point("exit-recorded");
-	if (!p->exec_id && !c->private_pidns) {
-		/* the pid namespace is shared: nothing else takes the rest down */
-		const char *args[] = {"kill", "--all", c->id, "9", NULL};
-		const int fds[3] = {-1, -1, -1};
-		container_ref(c);
-		if (runc_run(shim.loop, shim.reaper, &c->runc, args, fds, 0, kill_all_cb, c) < 0)
-			container_unref(c);
-	}
-	finalize_exit(p);
-}
-
-/* Registers the pid the runtime reported for a process it started in a call
- * that began at since_ns. The process is held by a pidfd from here on; if it
- * is already gone, only an exit reaped after the call began can be its own. */
-static void track_pid(struct process *p, pid_t pid, int64_t since_ns)
-{
-	bool exited;
-	int status;
-	struct timespec when;
-	p->pid = pid;
-	int fd = reaper_claim(shim.reaper, pid, since_ns, &exited, &status, &when);
-	if (fd >= 0 || fd == -ENOSYS) {
-		p->pidfd = fd >= 0 ? fd : -1;
-		reaper_watch(shim.reaper, pid, on_process_exit, p);
-		return;
-	}
-	if (!exited) {
-		log_warn("%s: pid %d is gone and its exit is unknown", process_name(p), pid);
-		status = 255;
-		clock_gettime(CLOCK_REALTIME, &when);
-	}
-	on_process_exit(pid, status, &when, p);
-}
-
-/* Signals the process behind pidfd: 0 or -errno (-ESRCH once it is reaped). */
-static int pidfd_signal(int pidfd, int sig)
-{
-	return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
-}
-
-/* Signals a process the shim tracks; -ESRCH once it is gone. */
-static int signal_process(struct process *p, int sig)
-{
-	if (p->reaped || p->pid <= 0)
-		return -ESRCH;
-	if (p->pidfd >= 0)
-		return pidfd_signal(p->pidfd, sig);
-	return kill(p->pid, sig) < 0 ? -errno : 0; /* unreaped: still ours */
-}
-
-/* A process the runtime started for a request that failed or was cancelled
- * (runc killed after it spawned the process): nobody will ever wait for it. */
-static void kill_ghost(int bundle_fd, const char *pidfile, int64_t since_ns)
-{
-	pid_t pid;
-	bool exited;
-	int status;
-	struct timespec when;
-	if (bundle_read_pid(bundle_fd, pidfile, &pid) < 0)
-		return;
-	int fd = reaper_claim(shim.reaper, pid, since_ns, &exited, &status, &when);
-	if (fd < 0)
-		return;
-	log_warn("killing pid %d, started for a request that failed", pid);
-	pidfd_signal(fd, SIGKILL);
-	close(fd);
-	reaper_discard(shim.reaper, pid);
-}
-
 /* ---- Create ----------------------------------------------------------- */
 
 struct create_op {
@@ -305,7 +116,7 @@ static void create_cancelled(struct ttrpc_call *call, void *ud)
 	/* containerd gave up on this Create: stop the runtime rather than
 	 * leave a container nobody asked for (create_done undoes it) */
 	if (op->runc_pidfd >= 0)
-		pidfd_signal(op->runc_pidfd, SIGKILL);
+		shim_pidfd_signal(op->runc_pidfd, SIGKILL);
 }
 
 static void create_fail_end(struct create_op *op)
@@ -381,7 +192,7 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 				 strerror(-rc));
 		goto fail_started;
 	}
-	track_pid(p, pid, op->since_ns);
+	process_track_pid(p, pid, op->since_ns);
 	if (ttrpc_call_cancelled(op->call)) {
 		ttrpc_status_set(&op->failure, TTRPC_DEADLINE_EXCEEDED,
 				 "create %s: cancelled before the runtime finished", c->id);
@@ -410,7 +221,7 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 	ttrpc_call_reply(op->call, &r.base);
 	p->announcing = false;
 	if (p->reaped)
-		finalize_exit(p); /* an init that died before anyone started it */
+		process_finalize_exit(p); /* an init that died before anyone started it */
 	if (op->runc_pidfd >= 0)
 		close(op->runc_pidfd);
 	container_unref(c);
@@ -603,7 +414,7 @@ struct proc_op {
 static void proc_op_kill(struct proc_op *op)
 {
 	if (op->runc_pidfd >= 0)
-		pidfd_signal(op->runc_pidfd, SIGKILL);
+		shim_pidfd_signal(op->runc_pidfd, SIGKILL);
 }
 
 static void proc_op_cancelled(struct ttrpc_call *call, void *ud)
@@ -714,7 +525,7 @@ static void start_init_done(int status, const char *err, const char *out, size_t
 	if (status != 0) {
 		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime start failed: %s", err);
 		if (p->reaped)
-			finalize_exit(p); /* the init died while runc start failed */
+			process_finalize_exit(p); /* the init died while runc start failed */
 		proc_op_end(op);
 		return;
 	}
@@ -732,7 +543,7 @@ static void start_init_done(int status, const char *err, const char *out, size_t
 	shim_crash_point("start-runc-done");
 	ttrpc_call_reply(op->call, &r.base);
 	if (p->reaped)
-		finalize_exit(p);
+		process_finalize_exit(p);
 	proc_op_end(op);
 }
 
@@ -753,7 +564,7 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime exec failed: %s", err);
 		/* runc killed (cancelled) after it spawned the process: a ghost
 		 * nobody would wait for or see */
-		kill_ghost(c->bundle_fd, name, op->since_ns);
+		process_kill_ghost(c->bundle_fd, name, op->since_ns);
 		unlinkat(c->bundle_fd, name, 0);
 		pio_free(p->io);
 		p->io = NULL;
@@ -761,7 +572,7 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 		p->exit_status = 255;
 		clock_gettime(CLOCK_REALTIME, &p->exited_at);
 		p->state = PROC_STOPPED;
-		answer_waiters(p);
+		process_answer_waiters(p);
 		proc_op_end(op);
 		return;
 	}
@@ -776,7 +587,7 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 		log_warn("exec %s: %s", p->exec_id, st.message);
 	if (p->state == PROC_CREATED)
 		p->state = PROC_RUNNING;
-	track_pid(p, pid, op->since_ns);
+	process_track_pid(p, pid, op->since_ns);
 	Containerd__Events__TaskExecStarted ev = CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
 	ev.container_id = c->id;
 	ev.exec_id = p->exec_id;
@@ -787,7 +598,7 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 	r.pid = (uint32_t)pid;
 	ttrpc_call_reply(op->call, &r.base);
 	if (p->reaped)
-		finalize_exit(p);
+		process_finalize_exit(p);
 	proc_op_end(op);
 }
 
@@ -935,7 +746,7 @@ static void task_state(struct ttrpc_call *call, const ProtobufCMessage *m, void 
 	r.stderr = p->stderr_path;
 	r.terminal = p->terminal;
 	r.exit_status = p->state == PROC_STOPPED ? (uint32_t)p->exit_status : 0;
-	set_ts(&ts, p->state == PROC_STOPPED ? &p->exited_at : NULL);
+	process_timestamp(&ts, p->state == PROC_STOPPED ? &p->exited_at : NULL);
 	r.exited_at = &ts;
 	ttrpc_call_reply(call, &r.base);
 }
@@ -976,7 +787,7 @@ static void task_wait(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 	p->waiters = w;
 	ttrpc_call_on_cancel(call, wait_cancelled, p);
 	if (p->state == PROC_STOPPED)
-		answer_waiters(p);
+		process_answer_waiters(p);
 }
 
 static void task_connect(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
@@ -1394,7 +1205,7 @@ static void task_kill(struct ttrpc_call *call, const ProtobufCMessage *m, void *
 			return;
 		}
 		/* through its pidfd: never another process that got the pid */
-		if (p->state == PROC_STOPPED || signal_process(p, (int)req->signal) < 0) {
+		if (p->state == PROC_STOPPED || process_signal(p, (int)req->signal) < 0) {
 			ttrpc_call_fail(call, TTRPC_NOT_FOUND, "kill %s: process already finished",
 					p->exec_id);
 			return;
@@ -1525,7 +1336,7 @@ static void reply_delete(struct ttrpc_call *call, struct process *p)
 	Google__Protobuf__Timestamp ts;
 	r.pid = (uint32_t)p->pid;
 	r.exit_status = (uint32_t)p->exit_status;
-	set_ts(&ts, &p->exited_at);
+	process_timestamp(&ts, &p->exited_at);
 	r.exited_at = &ts;
 	ttrpc_call_reply(call, &r.base);
 }
@@ -1554,7 +1365,7 @@ static void delete_init_done(int status, const char *err, const char *out, size_
 	}
 	Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
 	Google__Protobuf__Timestamp ts;
-	set_ts(&ts, &p->exited_at);
+	process_timestamp(&ts, &p->exited_at);
 	ev.container_id = c->id;
 	ev.pid = (uint32_t)p->pid;
 	ev.exit_status = (uint32_t)p->exit_status;
