@@ -4,6 +4,7 @@
 #include "spawn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +172,132 @@ int runc_run_sync(const struct runc_config *cfg, const char *const *args, char *
 	}
 	unlink(log_path);
 	return status;
+}
+
+void runc_create_argv(const struct runc_create_args *a, const char **args)
+{
+	int n = 0;
+	if (a->image_path) {
+		args[n++] = "restore";
+		args[n++] = "--detach";
+		args[n++] = "--image-path";
+		args[n++] = a->image_path;
+		args[n++] = "--work-path";
+		args[n++] = a->work_path;
+	} else {
+		args[n++] = "create";
+	}
+	args[n++] = "--bundle";
+	args[n++] = a->bundle;
+	args[n++] = "--pid-file";
+	args[n++] = a->pid_file;
+	if (a->console_socket) {
+		args[n++] = "--console-socket";
+		args[n++] = a->console_socket;
+	}
+	if (a->no_pivot)
+		args[n++] = "--no-pivot";
+	if (a->no_new_keyring)
+		args[n++] = "--no-new-keyring";
+	args[n++] = a->id;
+	args[n] = NULL;
+}
+
+void runc_exec_argv(const char *pid_file, const char *process_path, const char *console_socket,
+		    const char *id, const char **args)
+{
+	int n = 0;
+	args[n++] = "exec";
+	args[n++] = "--detach";
+	args[n++] = "--pid-file";
+	args[n++] = pid_file;
+	args[n++] = "--process";
+	args[n++] = process_path;
+	if (console_socket) {
+		args[n++] = "--console-socket";
+		args[n++] = console_socket;
+	}
+	args[n++] = id;
+	args[n] = NULL;
+}
+
+void runc_checkpoint_argv(const struct runc_checkpoint_args *a, const char **args)
+{
+	int k = 0;
+	args[k++] = "checkpoint";
+	args[k++] = "--image-path";
+	args[k++] = a->image_path;
+	args[k++] = "--work-path";
+	args[k++] = a->work_path;
+	if (a->leave_running)
+		args[k++] = "--leave-running";
+	if (a->tcp_established)
+		args[k++] = "--tcp-established";
+	if (a->ext_unix_sk)
+		args[k++] = "--ext-unix-sk";
+	if (a->shell_job)
+		args[k++] = "--shell-job";
+	if (a->file_locks)
+		args[k++] = "--file-locks";
+	args[k++] = a->id;
+	args[k] = NULL;
+}
+
+bool runc_error_process_gone(const char *err)
+{
+	return err && (strstr(err, "not running") || strstr(err, "no such process") ||
+		       strstr(err, "process already finished") || strstr(err, "does not exist") ||
+		       strstr(err, "container not running"));
+}
+
+bool runc_error_not_exist(const char *err)
+{
+	return strstr(err, "does not exist") || strstr(err, "not exist");
+}
+
+/* the last error criu wrote in its log says what actually went wrong */
+void runc_criu_error(const char *err, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	const char *lf = err ? strstr(err, "log file: ") : NULL;
+	if (!lf)
+		return;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s", lf + strlen("log file: "));
+	path[strcspn(path, " \n")] = '\0';
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "Error (")) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(out, outlen, "%s", line);
+		}
+	}
+	fclose(f);
+}
+
+int runc_ps_parse(const char *out, struct runc_ps **ret, char *err, size_t errlen)
+{
+	yajl_val v = yajl_tree_parse(out, err, errlen);
+	if (!v || (!YAJL_IS_NULL(v) && !YAJL_IS_ARRAY(v))) {
+		if (v)
+			snprintf(err, errlen, "%s", "not a list");
+		yajl_tree_free(v);
+		return -EINVAL;
+	}
+	size_t n = YAJL_IS_ARRAY(v) ? v->u.array.len : 0;
+	struct runc_ps *ps = calloc(1, sizeof(*ps) + n * sizeof(ps->pids[0]));
+	if (!ps) {
+		yajl_tree_free(v);
+		return -ENOMEM;
+	}
+	ps->null = YAJL_IS_NULL(v);
+	ps->n = n;
+	for (size_t i = 0; i < n; i++)
+		ps->pids[i] = (uint32_t)YAJL_GET_INTEGER(v->u.array.values[i]);
+	yajl_tree_free(v);
+	*ret = ps;
+	return 0;
 }

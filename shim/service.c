@@ -36,7 +36,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <yajl/yajl_tree.h>
 
 /* A Delete that finds runtime calls in flight on the init waits for them (as
  * the Go shim's process lock makes it); after this long, calls on an init that
@@ -348,32 +347,18 @@ static void create_run(void *ud, int err)
 	}
 	char pidfile[PATH_MAX];
 	snprintf(pidfile, sizeof(pidfile), "%s/%s", c->bundle, BUNDLE_INIT_PID_FILE);
-	const char *args[24];
-	int n = 0;
-	if (!empty(req->checkpoint)) {
-		args[n++] = "restore";
-		args[n++] = "--detach";
-		args[n++] = "--image-path";
-		args[n++] = req->checkpoint;
-		args[n++] = "--work-path";
-		args[n++] = c->criu_work_path ? c->criu_work_path : c->bundle;
-	} else {
-		args[n++] = "create";
-	}
-	args[n++] = "--bundle";
-	args[n++] = c->bundle;
-	args[n++] = "--pid-file";
-	args[n++] = pidfile;
-	if (pio_console_socket(p->io)) {
-		args[n++] = "--console-socket";
-		args[n++] = pio_console_socket(p->io);
-	}
-	if (c->no_pivot_root)
-		args[n++] = "--no-pivot";
-	if (c->no_new_keyring)
-		args[n++] = "--no-new-keyring";
-	args[n++] = c->id;
-	args[n] = NULL;
+	const char *args[RUNC_CREATE_ARGS_MAX];
+	struct runc_create_args ca = {
+		.image_path = !empty(req->checkpoint) ? req->checkpoint : NULL,
+		.work_path = c->criu_work_path ? c->criu_work_path : c->bundle,
+		.bundle = c->bundle,
+		.pid_file = pidfile,
+		.console_socket = pio_console_socket(p->io),
+		.no_pivot = c->no_pivot_root,
+		.no_new_keyring = c->no_new_keyring,
+		.id = c->id,
+	};
+	runc_create_argv(&ca, args);
 	int fds[3];
 	pio_child_fds(p->io, fds);
 	op->since_ns = reaper_now_ns();
@@ -663,20 +648,8 @@ static void exec_run(void *ud, int err)
 	snprintf(op->path, sizeof(op->path), "%s/%s", c->bundle, spec_name);
 	char pidfile[PATH_MAX];
 	snprintf(pidfile, sizeof(pidfile), "%s/%s%s", c->bundle, p->exec_id, BUNDLE_PID_SUFFIX);
-	const char *args[16];
-	int n = 0;
-	args[n++] = "exec";
-	args[n++] = "--detach";
-	args[n++] = "--pid-file";
-	args[n++] = pidfile;
-	args[n++] = "--process";
-	args[n++] = op->path;
-	if (pio_console_socket(p->io)) {
-		args[n++] = "--console-socket";
-		args[n++] = pio_console_socket(p->io);
-	}
-	args[n++] = c->id;
-	args[n] = NULL;
+	const char *args[RUNC_EXEC_ARGS_MAX];
+	runc_exec_argv(pidfile, op->path, pio_console_socket(p->io), c->id, args);
 	int fds[3];
 	pio_child_fds(p->io, fds);
 	pid_t pid = proc_op_run(op, args, fds, RUNC_STDIO_TO_CONTAINER, start_exec_done);
@@ -828,22 +801,26 @@ static void pids_done(int status, const char *err, const char *out, size_t n, vo
 		return;
 	}
 	char ebuf[128];
-	yajl_val v = yajl_tree_parse(out, ebuf, sizeof(ebuf));
+	struct runc_ps *v = NULL;
+	int rc = runc_ps_parse(out, &v, ebuf, sizeof(ebuf));
+	if (rc == -ENOMEM) {
+		ttrpc_call_fail(op->call, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		proc_op_end(op);
+		return;
+	}
+	if (rc < 0) {
+		ttrpc_call_fail(op->call, TTRPC_INTERNAL, "ps %s: unexpected output: %s", c->id, ebuf);
+		proc_op_end(op);
+		return;
+	}
 	/* runc prints null, Go's nil slice, for a container with no process */
-	if (v && YAJL_IS_NULL(v)) {
+	if (v->null) {
 		reply_pids(op->call, NULL, 0);
-		yajl_tree_free(v);
+		free(v);
 		proc_op_end(op);
 		return;
 	}
-	if (!v || !YAJL_IS_ARRAY(v)) {
-		ttrpc_call_fail(op->call, TTRPC_INTERNAL, "ps %s: unexpected output: %s", c->id,
-				v ? "not a list" : ebuf);
-		yajl_tree_free(v);
-		proc_op_end(op);
-		return;
-	}
-	size_t cnt = v->u.array.len;
+	size_t cnt = v->n;
 	Containerd__V1__Types__ProcessInfo *infos = calloc(cnt + 1, sizeof(*infos));
 	Containerd__V1__Types__ProcessInfo **pinfos = calloc(cnt + 1, sizeof(*pinfos));
 	Google__Protobuf__Any *anys = calloc(cnt + 1, sizeof(*anys));
@@ -855,7 +832,7 @@ static void pids_done(int status, const char *err, const char *out, size_t n, vo
 	}
 	for (size_t i = 0; i < cnt; i++) {
 		containerd__v1__types__process_info__init(&infos[i]);
-		infos[i].pid = (uint32_t)YAJL_GET_INTEGER(v->u.array.values[i]);
+		infos[i].pid = v->pids[i];
 		pinfos[i] = &infos[i];
 		for (struct process *e = c->execs; e; e = e->next) {
 			if (e->pid && (uint32_t)e->pid == infos[i].pid) {
@@ -887,7 +864,7 @@ out:
 	free(anys);
 	free(pinfos);
 	free(infos);
-	yajl_tree_free(v);
+	free(v);
 	proc_op_end(op);
 }
 
@@ -1056,36 +1033,12 @@ static void task_update(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	}
 }
 
-/* runc names criu's log ("log file: PATH"); the last error criu wrote there
- * says what actually went wrong. */
-static void criu_error(const char *err, char *out, size_t outlen)
-{
-	out[0] = '\0';
-	const char *lf = err ? strstr(err, "log file: ") : NULL;
-	if (!lf)
-		return;
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s", lf + strlen("log file: "));
-	path[strcspn(path, " \n")] = '\0';
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return;
-	char line[512];
-	while (fgets(line, sizeof(line), f)) {
-		if (strstr(line, "Error (")) {
-			line[strcspn(line, "\n")] = '\0';
-			snprintf(out, outlen, "%s", line);
-		}
-	}
-	fclose(f);
-}
-
 static void checkpoint_done(int status, const char *err, const char *out, size_t n, void *ud)
 {
 	struct proc_op *op = ud;
 	if (status != 0) {
 		char criu[512];
-		criu_error(err, criu, sizeof(criu));
+		runc_criu_error(err, criu, sizeof(criu));
 		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime checkpoint failed: %s%s%s", err,
 				criu[0] ? ": " : "", criu);
 	} else {
@@ -1122,25 +1075,18 @@ static void task_checkpoint(struct ttrpc_call *call, const ProtobufCMessage *m, 
 	}
 	char work[PATH_MAX];
 	snprintf(work, sizeof(work), "%s", o && !empty(o->work_path) ? o->work_path : c->bundle);
-	const char *args[24];
-	int k = 0;
-	args[k++] = "checkpoint";
-	args[k++] = "--image-path";
-	args[k++] = image;
-	args[k++] = "--work-path";
-	args[k++] = work;
-	if (!o || !o->exit)
-		args[k++] = "--leave-running";
-	if (o && o->open_tcp)
-		args[k++] = "--tcp-established";
-	if (o && o->external_unix_sockets)
-		args[k++] = "--ext-unix-sk";
-	if (o && o->terminal)
-		args[k++] = "--shell-job";
-	if (o && o->file_locks)
-		args[k++] = "--file-locks";
-	args[k++] = c->id;
-	args[k] = NULL;
+	const char *args[RUNC_CHECKPOINT_ARGS_MAX];
+	struct runc_checkpoint_args ka = {
+		.image_path = image,
+		.work_path = work,
+		.leave_running = !o || !o->exit,
+		.tcp_established = o && o->open_tcp,
+		.ext_unix_sk = o && o->external_unix_sockets,
+		.shell_job = o && o->terminal,
+		.file_locks = o && o->file_locks,
+		.id = c->id,
+	};
+	runc_checkpoint_argv(&ka, args);
 	struct proc_op *op = proc_op_new(call, &c->init);
 	if (!op)
 		goto out;
@@ -1164,9 +1110,7 @@ static void kill_done(int status, const char *err, const char *out, size_t n, vo
 	struct proc_op *op = ud;
 	if (status != 0) {
 		/* runc's words for a process that is gone become NotFound, as containerd's shim does */
-		bool gone = err && (strstr(err, "not running") || strstr(err, "no such process") ||
-				    strstr(err, "process already finished") ||
-				    strstr(err, "does not exist") || strstr(err, "container not running"));
+		bool gone = runc_error_process_gone(err);
 		ttrpc_call_fail(op->call, gone ? TTRPC_NOT_FOUND : TTRPC_UNKNOWN,
 				"%s: %s", gone ? "process already finished" : "OCI runtime kill failed", err);
 	} else {
@@ -1346,7 +1290,7 @@ static void delete_init_done(int status, const char *err, const char *out, size_
 	struct proc_op *op = ud;
 	struct process *p = op->p;
 	struct container *c = p->c;
-	if (status != 0 && err && !strstr(err, "does not exist") && !strstr(err, "not exist")) {
+	if (status != 0 && err && !runc_error_not_exist(err)) {
 		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime delete failed: %s", err);
 		proc_op_end(op);
 		return;
