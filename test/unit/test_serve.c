@@ -1,7 +1,7 @@
 /* The task service as the serving shim registers it (shim/serve.c): under
  * containerd.task.v2.Task and containerd.task.v3.Task (containerd 2.x), the
  * same handlers behind both names; and Pids for a task whose init has exited
- * (shim/service.c), which containerd 2.0 to 2.3.3 ask on reload to tell a
+ * (shim/task.c), which containerd 2.0 to 2.3.3 ask on reload to tell a
  * live task from a leaked shim. The server runs in a child process, with
  * containers planted in its task table the way Create and the reaper leave
  * them; the client is ours, on a socketpair. */
