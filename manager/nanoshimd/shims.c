@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define TASK_SERVICE "containerd.task.v2.Task"
@@ -374,6 +376,22 @@ struct cleanup_op {
 	void *userdata;
 };
 
+/* A dead shim's socket file stays behind (the Go shim's delete action leaves it, in
+ * containerd's /run/containerd/s): removed once nothing listens on it. */
+static void remove_dead_socket(const char *address)
+{
+	struct sockaddr_un sa;
+	int len = ttrpc_sockaddr(address, &sa);
+	if (len < 0 || !sa.sun_path[0])
+		return; /* abstract, or not an address */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&sa, (socklen_t)len) < 0 && errno == ECONNREFUSED)
+		unlink(sa.sun_path);
+	close(fd);
+}
+
 static void on_delete_done(pid_t pid, int status, const char *out, size_t outlen,
 			   const char *err, size_t errlen, void *ud)
 {
@@ -381,6 +399,8 @@ static void on_delete_done(pid_t pid, int status, const char *out, size_t outlen
 	struct ctr *c = op->c;
 	c->cleaning = false;
 	c->shim_state = SHIM_GONE;
+	if (c->shim_address[0])
+		remove_dead_socket(c->shim_address);
 	uint32_t code = 128 + SIGKILL;
 	struct timespec at;
 	clock_gettime(CLOCK_REALTIME, &at);

@@ -34,6 +34,7 @@ round() { # SIGNAL
 	exiter_pid=$(mgr_pid "exit-$tag")
 	victim_shim=$(mgr_shim_pid "victim-$tag")
 	victim_pid=$(mgr_pid "victim-$tag")
+	victim_sock=$(sed 's|^unix://||' "$(mgr_bundle "victim-$tag")/address")
 	[ -n "$victim_shim" ] || fail "no shim.pid for victim-$tag"
 	sleep 0.3
 
@@ -62,6 +63,8 @@ round() { # SIGNAL
 	assert_eq 7 "$rc" "wait on it"
 	assert_eq "STOPPED (137)" "$(mgr_status "victim-$tag")" "container whose shim was killed"
 	wait_for 10 "victim-$tag's process is gone" pid_gone "$victim_pid"
+	[ ! -e "$victim_sock" ] || fail "the dead shim's socket $victim_sock is still there"
+	pass "the dead shim's socket is removed"
 	[ ! -e "$MGR_STATE/$E2E_NS/half-$tag" ] || fail "half-made bundle half-$tag still there"
 	pass "half-made bundle removed"
 	out=$(ctl exec --exec-id after "run-$tag" sh -c 'echo exec works')
