@@ -100,16 +100,22 @@ struct start_arg {
 	char exec_id[BUNDLE_ID_MAX + 1];
 };
 
-static void on_exec_added(struct ctr *c, struct ttrpc_call *call, ProtobufCMessage *reply,
-			  void *arg);
+/* Runs instead of ok when the call fails, however early: frees what arg
+ * owns and takes back what the handler had already done. */
+typedef void (*fwd_undo_fn)(struct ctr *c, void *arg);
 
 struct fwd {
 	struct ttrpc_call *call;
 	char verb[32];
 	fwd_ok_fn ok;
 	void *arg;
-	bool owned; /* arg is freed here when ok does not run */
+	fwd_undo_fn undo;
 };
+
+static void free_arg(struct ctr *c, void *arg)
+{
+	free(arg);
+}
 
 static void reply_empty(struct ttrpc_call *call)
 {
@@ -122,16 +128,8 @@ static void on_fwd(struct ctr *c, const struct ttrpc_status *st, ProtobufCMessag
 	struct fwd *f = ud;
 	if (st->code != TTRPC_OK) {
 		ttrpc_call_fail(f->call, st->code, "%s %s: %s", f->verb, c->id, st->message);
-		if (strcmp(f->verb, "exec") == 0 && f->ok == on_exec_added) {
-			/* the shim has no such exec: neither do we */
-			struct proc *p = ctr_proc(c, ((struct start_arg *)f->arg)->exec_id);
-			if (p && p != &c->init) {
-				ctr_drop_exec(c, p);
-				ctr_record_write(c);
-			}
-		}
-		if (f->owned)
-			free(f->arg);
+		if (f->undo)
+			f->undo(c, f->arg);
 	} else if (f->ok)
 		f->ok(c, f->call, reply, f->arg);
 	else
@@ -139,37 +137,37 @@ static void on_fwd(struct ctr *c, const struct ttrpc_status *st, ProtobufCMessag
 	free(f);
 }
 
-/* Sends method to c's shim; ok gets the reply (arg with it). When the call
- * fails before ok can run, arg is freed if it is heap-owned (owned). */
+/* Sends method to c's shim; ok gets the reply (arg with it), or undo runs
+ * (may be NULL) when the call fails before ok can. */
 static void forward_arg(struct ctr *c, struct ttrpc_call *call, const char *verb,
 			const char *method, const ProtobufCMessage *req,
 			const ProtobufCMessageDescriptor *reply_desc, fwd_ok_fn ok, void *arg,
-			bool owned)
+			fwd_undo_fn undo)
 {
 	if (!shim_ready(c, call, verb)) {
-		if (owned)
-			free(arg);
+		if (undo)
+			undo(c, arg);
 		return;
 	}
 	struct fwd *f = calloc(1, sizeof(*f));
 	if (!f) {
 		ttrpc_call_fail(call, TTRPC_RESOURCE_EXHAUSTED, "%s %s: out of memory", verb, c->id);
-		if (owned)
-			free(arg);
+		if (undo)
+			undo(c, arg);
 		return;
 	}
 	f->call = call;
 	snprintf(f->verb, sizeof(f->verb), "%s", verb);
 	f->ok = ok;
 	f->arg = arg;
-	f->owned = owned;
+	f->undo = undo;
 	int rc = shim_call(c, method, req, reply_desc, NANOSHIMD_CALL_TIMEOUT_NS, on_fwd, f);
 	if (rc < 0) {
 		ttrpc_call_fail(call, TTRPC_UNAVAILABLE, "%s %s: shim call: %s", verb, c->id,
 				strerror(-rc));
 		free(f);
-		if (owned)
-			free(arg);
+		if (undo)
+			undo(c, arg);
 	}
 }
 
@@ -177,7 +175,7 @@ static void forward(struct ctr *c, struct ttrpc_call *call, const char *verb, co
 		    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *reply_desc,
 		    fwd_ok_fn ok, void *arg)
 {
-	forward_arg(c, call, verb, method, req, reply_desc, ok, arg, false);
+	forward_arg(c, call, verb, method, req, reply_desc, ok, arg, NULL);
 }
 
 /* ---- Container messages ----------------------------------------------------- */
@@ -682,7 +680,7 @@ static void start_proc(struct ctr *c, struct ttrpc_call *call, struct proc *p, c
 	r.exec_id = p->exec_id;
 	crash_point(c->d, "start-before");
 	forward_arg(c, call, verb, "Start", &r.base, &containerd__task__v2__start_response__descriptor,
-		    on_started, a, true);
+		    on_started, a, free_arg);
 }
 
 static void h_start(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
@@ -704,6 +702,18 @@ static void on_exec_added(struct ctr *c, struct ttrpc_call *call, ProtobufCMessa
 		return;
 	}
 	start_proc(c, call, p, "exec");
+}
+
+/* The shim has no such exec (it refused, or was never asked): neither do we. */
+static void exec_not_added(struct ctr *c, void *arg)
+{
+	struct start_arg *a = arg;
+	struct proc *p = ctr_proc(c, a->exec_id);
+	if (p && p != &c->init) {
+		ctr_drop_exec(c, p);
+		ctr_record_write(c);
+	}
+	free(a);
 }
 
 static void h_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
@@ -790,7 +800,7 @@ static void h_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
 	r.stderr = q->terminal ? "" : out_uri;
 	r.spec = &any;
 	forward_arg(c, call, "exec", "Exec", &r.base, &google__protobuf__empty__descriptor, on_exec_added,
-		    a, true);
+		    a, exec_not_added);
 	free(spec);
 }
 
@@ -1170,7 +1180,8 @@ static void h_delete(struct ttrpc_call *call, const ProtobufCMessage *m, void *u
 		r.id = c->id;
 		r.exec_id = p->exec_id;
 		forward_arg(c, call, "delete", "Delete", &r.base,
-			    &containerd__task__v2__delete_response__descriptor, on_exec_deleted, a, true);
+			    &containerd__task__v2__delete_response__descriptor, on_exec_deleted, a,
+			    free_arg);
 		return;
 	}
 	bool live = !c->init.exited && c->init.status != NANOSHIM__V1__STATUS__STATUS_CREATED;
