@@ -652,6 +652,23 @@ e2e_watchdog() {
 	E2E_WATCHDOG_PID=$!
 }
 
+# e2e_begin PREFIX CLEANUP — what every harness does first: the image cache and log
+# dirs, the busybox rootfs, a tag, the namespace PREFIX-<tag>, E2E_TMP=/tmp/PREFIX.XXXXXX,
+# and the traps (CLEANUP on EXIT)
+e2e_begin() {
+	mkdir -p "$E2E_CACHE_DIR" "$E2E_LOG_DIR"
+	E2E_CACHE_DIR=$(cd "$E2E_CACHE_DIR" && pwd)
+	E2E_LOG_DIR=$(cd "$E2E_LOG_DIR" && pwd)
+	"$E2E_SRC_DIR/make-image.sh" "$E2E_CACHE_DIR"
+	E2E_TAG=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+	E2E_NS=$1-$E2E_TAG
+	E2E_TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+	trap "$2" EXIT
+	trap 'e2e_log "FAIL $E2E_TEST_NAME line $LINENO: status $? from: $BASH_COMMAND"; E2E_FAILED=1' ERR
+	trap 'e2e_log "e2e: interrupted"; exit 130' INT
+	trap 'e2e_log "e2e: $E2E_TEST_NAME timed out after ${E2E_TIMEOUT}s"; exit 124' TERM
+}
+
 e2e_setup() {
 	[ "$(id -u)" = 0 ] || e2e_skip "needs root"
 	local t
@@ -670,19 +687,8 @@ e2e_setup() {
 			e2e_skip "SHIM_AS_RUNC=1 needs SHIM_BINARY"
 	fi
 
-	mkdir -p "$E2E_CACHE_DIR" "$E2E_LOG_DIR"
-	E2E_CACHE_DIR=$(cd "$E2E_CACHE_DIR" && pwd)
-	E2E_LOG_DIR=$(cd "$E2E_LOG_DIR" && pwd)
-	"$E2E_SRC_DIR/make-image.sh" "$E2E_CACHE_DIR"
-
-	E2E_TAG=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-	E2E_NS=nse2e-$E2E_TAG
 	# short: containerd's sockets live here and unix socket paths are limited to 107 bytes
-	E2E_TMP=$(mktemp -d /tmp/nse2e.XXXXXX)
-	trap e2e_cleanup EXIT
-	trap 'e2e_log "FAIL $E2E_TEST_NAME line $LINENO: status $? from: $BASH_COMMAND"; E2E_FAILED=1' ERR
-	trap 'e2e_log "e2e: interrupted"; exit 130' INT
-	trap 'e2e_log "e2e: $E2E_TEST_NAME timed out after ${E2E_TIMEOUT}s"; exit 124' TERM
+	e2e_begin nse2e e2e_cleanup
 	: >"$E2E_TMP/ids"
 	E2E_ADDR=$E2E_TMP/containerd.sock
 	E2E_ROOT=$E2E_TMP/root

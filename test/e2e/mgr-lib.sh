@@ -29,18 +29,7 @@ mgr_setup() {
 		MGR_SHIM=$(readlink -f "$SHIM_BINARY")
 		;;
 	esac
-	mkdir -p "$E2E_CACHE_DIR" "$E2E_LOG_DIR"
-	E2E_CACHE_DIR=$(cd "$E2E_CACHE_DIR" && pwd)
-	E2E_LOG_DIR=$(cd "$E2E_LOG_DIR" && pwd)
-	"$E2E_SRC_DIR/make-image.sh" "$E2E_CACHE_DIR"
-
-	E2E_TAG=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-	E2E_NS=nsm-$E2E_TAG
-	E2E_TMP=$(mktemp -d /tmp/nsmgr.XXXXXX)
-	trap mgr_cleanup EXIT
-	trap 'e2e_log "FAIL $E2E_TEST_NAME line $LINENO: status $? from: $BASH_COMMAND"; E2E_FAILED=1' ERR
-	trap 'e2e_log "e2e: interrupted"; exit 130' INT
-	trap 'e2e_log "e2e: $E2E_TEST_NAME timed out after ${E2E_TIMEOUT}s"; exit 124' TERM
+	e2e_begin nsm mgr_cleanup
 	MGR_STATE=$E2E_TMP/state
 	MGR_ROOT=$E2E_TMP/root
 	MGR_ADDR=$MGR_STATE/nanoshimd.sock
