@@ -83,9 +83,9 @@ want() { [[ ",$only," == *",$1,"* ]]; }
 
 build_dir=$(cd "$build_dir" 2>/dev/null && pwd || echo "$build_dir")
 if [ ! -x "$build_dir/manager/nanoshimd/nanoshimd" ] || [ ! -x "$build_dir/manager/nanoctl/nanoctl" ] ||
-	[ ! -x "$build_dir/shim/containerd-shim-nano-v2" ]; then
+	[ ! -x "$build_dir/shim/containerd-shim-nano-v2" ] || [ ! -x "$build_dir/bench/recovery-probe" ]; then
 	[ -f "$build_dir/CMakeCache.txt" ] || cmake -S "$root" -B "$build_dir" >/dev/null
-	cmake --build "$build_dir" --target nanoshimd nanoctl containerd-shim-nano-v2 -j2 >/dev/null
+	cmake --build "$build_dir" --target nanoshimd nanoctl containerd-shim-nano-v2 recovery-probe -j2 >/dev/null
 fi
 shim=$(readlink -f "$build_dir/shim/containerd-shim-nano-v2")
 go_shim=$(type -P containerd-shim-runc-v2 || true)
@@ -115,8 +115,10 @@ cp --remove-destination "$shim" "$E2E_TMP/bin/containerd-shim-nano-v2"
 nano_exe=$E2E_TMP/bin/containerd-shim-nano-v2
 cp "$build_dir/manager/nanoshimd/nanoshimd" "$E2E_TMP/bin/nanoshimd"
 cp "$build_dir/manager/nanoctl/nanoctl" "$E2E_TMP/bin/nanoctl"
+cp "$build_dir/bench/recovery-probe" "$E2E_TMP/bin/recovery-probe"
 NSD_BIN=$E2E_TMP/bin/nanoshimd
 NCTL_BIN=$E2E_TMP/bin/nanoctl
+PROBE_BIN=$E2E_TMP/bin/recovery-probe
 
 declare -A R=()         # results, keyed "<setup>.<metric>"
 declare -A SHIM_OF=([nsd-nano]=$nano_exe [nsd-go]=$go_shim)
@@ -238,6 +240,22 @@ poll_running() {
 	done
 }
 
+# probe_running EXPECT_FILE — nanoshimd's side: recovery-probe, started right after
+# nanoshimd, connects as soon as the socket answers and calls List every 500 us over that
+# connection until every "ID PID" of EXPECT_FILE is RUNNING with its pid; sets POLLS (its
+# List calls) and T_DONE (us, the moment the last List answered). A failure (120 s) is
+# reported with what the last List showed.
+probe_running() {
+	local out
+	if ! out=$("$PROBE_BIN" "$NSD_ADDR" "$E2E_NS" "$1" 120 2>&1); then
+		fail "not all $n containers RUNNING with their pids: $out"
+	fi
+	[[ "$out" =~ done_us=([0-9]+)\ connects=([0-9]+)\ lists=([0-9]+) ]] ||
+		fail "recovery-probe printed: $out"
+	T_DONE=${BASH_REMATCH[1]}
+	POLLS=${BASH_REMATCH[3]}
+}
+
 # poll_cost KEY CMD... — R[KEY.poll_ms]: median wall time of 10 runs of CMD
 poll_cost() {
 	local k=$1 i t0 t1
@@ -327,6 +345,7 @@ phase_nsd() {
 	R[$s.create_s]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e6 }')
 	EXPECT=()
 	count_expect "$(nctl ls)"
+	for id in "${!EXPECT[@]}"; do echo "$id ${EXPECT[$id]}"; done >"$dir/expect"
 	snooze "$settle"
 	record_mem "$s.n" "$NSD_PID"
 	say "  $n started in ${R[$s.create_s]} s; nanoshimd PSS idle ${R[$s.idle.pss]} kB, with $n: ${R[$s.n.pss]} kB"
@@ -337,7 +356,7 @@ phase_nsd() {
 		: >"$dir/start-$i.log"
 		exec {fd}<"$dir/start-$i.log"
 		nsd_start "$s" "$dir/start-$i.log"
-		poll_running "$NCTL_BIN" --address "$NSD_ADDR" -n "$E2E_NS" ls
+		probe_running "$dir/expect"
 		ms_between "$T0" "$T_DONE" >>"$dir/wall"
 		echo "$POLLS" >>"$dir/polls"
 		log_wait "$fd" '*recovered * containers*' $((T_DONE + 10000000)) ||

@@ -160,6 +160,10 @@ int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_
 		if (n == 0)
 			break;
 		used += (size_t)n;
+		/* a file with a real size (not /proc's 0) that read short, all of
+		 * it, is at its end: no second read just to see EOF */
+		if (st.st_size > 0 && used >= (size_t)st.st_size && (size_t)n < cap - (used - (size_t)n))
+			break;
 	}
 	if (used > max) {
 		r = -EFBIG;

@@ -96,12 +96,14 @@ static struct ttrpc_client *client_alloc(void)
 }
 
 /* Puts a connected fd (owned from here) under c. */
-static int attach(struct ttrpc_client *c, int fd)
+static int attach(struct ttrpc_client *c, int fd, bool ours)
 {
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (!ours) { /* ours were made SOCK_NONBLOCK | SOCK_CLOEXEC */
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
 	int rc = ttrpc_conn_init(&c->conn, TTRPC_SRC_CONN, fd, c->poller.epfd, &cconn_ops, c);
 	if (rc < 0) {
 		close(fd);
@@ -117,7 +119,7 @@ struct ttrpc_client *ttrpc_client_new(int fd)
 		close(fd);
 		return NULL;
 	}
-	if (attach(c, fd) < 0) {
+	if (attach(c, fd, false) < 0) {
 		ttrpc_poller_release(&c->poller);
 		free(c);
 		return NULL;
@@ -175,7 +177,7 @@ int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrp
 		return -ENOMEM;
 	}
 	if (!err) {
-		int rc = attach(c, fd);
+		int rc = attach(c, fd, true);
 		if (rc < 0) {
 			ttrpc_poller_release(&c->poller);
 			free(c);
@@ -400,7 +402,7 @@ static void connected(struct ttrpc_client *c)
 {
 	int fd = c->sock;
 	c->sock = -1;
-	int rc = attach(c, fd);
+	int rc = attach(c, fd, true);
 	if (rc < 0) {
 		connect_failed(c, -rc);
 		return;
