@@ -20,7 +20,7 @@ static const struct {
 	{"delete-before", "delete: before Task.Delete is sent"},
 	{"delete-task-deleted", "delete: the task is deleted, the shim still serves"},
 	{"delete-shim-shutdown", "delete: the shim shut down, the bundle still on disk"},
-	{"recover-scanned", "recovery: the state dir is scanned, nothing reconnected"},
+	{"recover-scanned", "recovery: the state dir is scanned and every shim asked, no answer taken in"},
 	{"recover-done", "recovery: every container reconnected or cleaned up"},
 };
 

@@ -1,6 +1,7 @@
 /* Restart recovery: every bundle under the state dir is read back; live ones
- * get a client (a connect that never blocks) and a State call per process,
- * all at once, each with its own deadline, so one wedged shim holds up nobody.
+ * get a client (a connect that never blocks) and a State call per process
+ * as soon as each is read, so the shims answer while the scan goes on; each
+ * with its own deadline, so one wedged shim holds up nobody.
  * What a shim reports is adopted (exits that happened while we were down are
  * published now); a shim that is gone is cleaned up with its own delete
  * action, whose reply is the exit status; a shim that does not answer in time
@@ -249,6 +250,7 @@ static int load_live(struct daemon *d, const struct bundle_entry *e, int dirfd)
 	c->recovering = true;
 	ctr_ref(c);
 	d->recovering++;
+	reach(c); /* connect and ask now: the shims answer while the scan goes on */
 	return 0;
 }
 
