@@ -178,7 +178,10 @@ static void follow_close(struct follow *f)
 			close(*fd);
 }
 
-/* Forwards until the Wait reply is in; returns its exit status or -1. */
+/* Forwards until the Wait reply is in; returns its exit status or -1. The
+ * caller closes f: after its Delete, if it makes one, since a shim may still
+ * be writing the last output when the exit is reported (the Go shim's copy
+ * to a file:// log is done by the time it answers Delete). */
 struct wait_state {
 	bool done;
 	int code;
@@ -239,7 +242,6 @@ static int follow_until_exit(struct ttrpc_client *c, struct follow *f, const cha
 		if (ttrpc_client_closed(c) && !w.done)
 			ttrpc_client_dispatch(c);
 	}
-	follow_close(f);
 	if (w.code != TTRPC_OK)
 		return nanoctl_errc(w.code == TTRPC_UNAVAILABLE ? NANOCTL_EXIT_CONNECT : NANOCTL_EXIT_FAIL,
 				    "%s: wait: %s", what, w.msg);
@@ -374,14 +376,16 @@ static int run_or_create(int argc, char **argv, const struct nanoctl_global *g, 
 	if (optind >= argc)
 		return nanoctl_usage_err(self->name, "no container id");
 	q.id = argv[optind++];
-	if (!q.bundle && !q.rootfs)
+	/* the request's strings start as protobuf-c's "", never NULL */
+	bool has_rootfs = q.rootfs && q.rootfs[0], has_bundle = q.bundle && q.bundle[0];
+	if (!has_bundle && !has_rootfs)
 		return nanoctl_usage_err(self->name, "give --rootfs DIR or --bundle DIR");
 	char absbuf[2][4096];
 	const char **paths[2] = {(const char **)&q.rootfs, (const char **)&q.bundle};
 	for (int i = 0; i < 2; i++)
-		if (*paths[i] && (*paths[i])[0] != '/' && realpath(*paths[i], absbuf[i]))
+		if (*paths[i] && (*paths[i])[0] && (*paths[i])[0] != '/' && realpath(*paths[i], absbuf[i]))
 			*paths[i] = absbuf[i];
-	if (q.rootfs && optind >= argc)
+	if (has_rootfs && optind >= argc)
 		return nanoctl_usage_err(self->name, "no command to run in %s", q.id);
 	q.n_args = (size_t)(argc - optind);
 	q.args = argv + optind;
@@ -419,11 +423,8 @@ static int run_or_create(int argc, char **argv, const struct nanoctl_global *g, 
 	if (q.terminal && !detach)
 		resize(c, ns_of(g), q.id, NULL);
 	rc = call(c, what, "Start", &ref.base, &nanoshim__v1__start_response__descriptor, NULL);
-	if (rc == 0 && !detach) {
+	if (rc == 0 && !detach)
 		rc = follow_until_exit(c, &f, ns_of(g), q.id, NULL, what);
-	} else if (!detach) {
-		follow_close(&f);
-	}
 	protobuf_c_message_free_unpacked(out, NULL);
 	if (rm && !detach) {
 		Nanoshim__V1__DeleteRequest d = NANOSHIM__V1__DELETE_REQUEST__INIT;
@@ -434,6 +435,8 @@ static int run_or_create(int argc, char **argv, const struct nanoctl_global *g, 
 		if (rc == 0)
 			rc = r2;
 	}
+	if (!detach)
+		follow_close(&f);
 	ttrpc_client_free(c);
 	return rc;
 }
@@ -521,6 +524,8 @@ static int parse_id(int argc, char **argv, const struct nanoctl_command *self, c
 			nanoctl_usage(self->usage);
 			return 0;
 		}
+		if (o == 'f' && !strchr(allowed, 'f') && strchr(allowed, 'F'))
+			o = 'F'; /* logs -f: follow, as docker's and ctr's */
 		char key = o == O_ALL ? 'a' : o == O_EXEC_ID ? 'x' : o == O_MEMORY ? 'm' : o == O_CPUS ? 'c'
 			 : o == O_ENV ? 'e' : o == O_CWD ? 'w' : o == O_USER ? 'u' : o == O_SINCE ? 'S'
 			 : o == O_NO_FOLLOW ? 'N' : (char)o;
@@ -794,8 +799,7 @@ static int cmd_logs(int argc, char **argv, const struct nanoctl_global *g)
 		follow_open(&f, p, false, false);
 		if (a.follow && p->status != NANOSHIM__V1__STATUS__STATUS_STOPPED)
 			rc = follow_until_exit(c, &f, ns_of(g), a.id, a.exec_id, what) < 0;
-		else
-			follow_close(&f);
+		follow_close(&f);
 		rc = rc > 1 ? 0 : rc; /* the exit status is not logs' */
 	}
 	if (ct)
@@ -867,6 +871,7 @@ static int cmd_exec(int argc, char **argv, const struct nanoctl_global *g)
 			d.id = (char *)a.id;
 			d.exec_id = (char *)a.exec_id;
 			call(c, what, "Delete", &d.base, &nanoshim__v1__exit_status__descriptor, NULL);
+			follow_close(&f);
 		}
 		if (ct)
 			protobuf_c_message_free_unpacked(&ct->base, NULL);

@@ -485,6 +485,13 @@ static void h_create(struct ttrpc_call *call, const ProtobufCMessage *m, void *u
 		fail_create(call, TTRPC_INVALID_ARGUMENT, q->id, "no command to run");
 		return;
 	}
+	if (has_bundle && (q->n_args || q->n_env || (q->cwd && q->cwd[0]) || (q->user && q->user[0]) ||
+			   q->n_cap_add || q->n_cap_drop || q->memory || q->cpus > 0)) {
+		fail_create(call, TTRPC_INVALID_ARGUMENT, q->id,
+			    "bundle %s: its config.json says what to run; a command, --env, --cwd, --user, "
+			    "capabilities and limits go with --rootfs only", q->bundle);
+		return;
+	}
 	const char *runtime = q->runtime_binary && q->runtime_binary[0] ? q->runtime_binary : d->cfg.runtime;
 	char rpath[4200];
 	if (!runnable(runtime, rpath, sizeof(rpath))) {
