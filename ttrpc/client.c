@@ -688,8 +688,12 @@ int ttrpc_client_dispatch(struct ttrpc_client *c)
 			else if (rc < 0)
 				mark_closed(c, -rc);
 			else if (!c->sweep_at && ttrpc_conn_cached(&c->conn)) {
+				/* a timer already armed (a call's deadline) does for
+				 * the sweep, a little late: one timerfd_settime less
+				 * per reply, which a manager of many shims feels */
 				c->sweep_at = ttrpc_now_ns() + TTRPC_CONN_SWEEP_NS;
-				ttrpc_poller_arm(&c->poller, c->sweep_at);
+				if (!c->poller.armed_ns)
+					ttrpc_poller_arm(&c->poller, c->sweep_at);
 			}
 		}
 	}
