@@ -139,13 +139,33 @@ struct follow {
 	bool raw;
 };
 
-static void drain(int fd, int to)
+/* Copies what fd has now; how many bytes. */
+static size_t drain(int fd, int to)
 {
 	char buf[65536];
 	ssize_t n;
-	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+	size_t moved = 0;
+	while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
+		moved += (size_t)n;
 		if (write(to, buf, (size_t)n) < 0)
 			break;
+	}
+	return moved;
+}
+
+/* After an exit with no Delete to follow: the Go shim reports an exit before
+ * its copy into the log is done (ours never does), so the logs are read
+ * until they have been still for SETTLE_MS (at most a second). */
+#define SETTLE_MS 50
+static void follow_settle(struct follow *f)
+{
+	for (int quiet = 0, waited = 0; quiet < SETTLE_MS && waited < 1000; waited += 10) {
+		if (drain(f->out_fd, STDOUT_FILENO) + drain(f->err_fd, STDERR_FILENO))
+			quiet = 0;
+		else
+			quiet += 10;
+		poll(NULL, 0, 10);
+	}
 }
 
 static void follow_open(struct follow *f, const Nanoshim__V1__Process *p, bool attach_stdin,
@@ -434,6 +454,8 @@ static int run_or_create(int argc, char **argv, const struct nanoctl_global *g, 
 		int r2 = call(c, what, "Delete", &d.base, &nanoshim__v1__exit_status__descriptor, NULL);
 		if (rc == 0)
 			rc = r2;
+	} else if (!detach) {
+		follow_settle(&f);
 	}
 	if (!detach)
 		follow_close(&f);
@@ -797,8 +819,10 @@ static int cmd_logs(int argc, char **argv, const struct nanoctl_global *g)
 	if (p) {
 		struct follow f;
 		follow_open(&f, p, false, false);
-		if (a.follow && p->status != NANOSHIM__V1__STATUS__STATUS_STOPPED)
+		if (a.follow && p->status != NANOSHIM__V1__STATUS__STATUS_STOPPED) {
 			rc = follow_until_exit(c, &f, ns_of(g), a.id, a.exec_id, what) < 0;
+			follow_settle(&f);
+		}
 		follow_close(&f);
 		rc = rc > 1 ? 0 : rc; /* the exit status is not logs' */
 	}
@@ -863,8 +887,8 @@ static int cmd_exec(int argc, char **argv, const struct nanoctl_global *g)
 		} else {
 			struct follow f;
 			follow_open(&f, p, a.stdin, a.tty);
-			if (a.tty)
-				resize(c, ns_of(g), a.id, a.exec_id);
+			/* no resize here: the size went in the request (the process
+			 * spec's consoleSize), and a quick exec may be gone already */
 			rc = follow_until_exit(c, &f, ns_of(g), a.id, a.exec_id, what);
 			Nanoshim__V1__DeleteRequest d = NANOSHIM__V1__DELETE_REQUEST__INIT;
 			d.namespace_ = (char *)ns_of(g);

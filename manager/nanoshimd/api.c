@@ -399,9 +399,13 @@ static void create_task(struct ctr *c, struct ttrpc_call *call)
 	char out[4200], in[4200];
 	proc_path(&c->init, "log", out, sizeof(out));
 	proc_path(&c->init, "stdin", in, sizeof(in));
-	/* a file:// stdout takes stderr too (the Go shim ignores the stderr URI then) */
+	/* a file:// stdout takes stderr too (the Go shim ignores the stderr URI
+	 * then); a relayed terminal goes to its FIFO */
 	char out_uri[4300];
-	snprintf(out_uri, sizeof(out_uri), "file://%s", out);
+	if (c->init.tty_relay)
+		proc_path(&c->init, "tty", out_uri, sizeof(out_uri));
+	else
+		snprintf(out_uri, sizeof(out_uri), "file://%s", out);
 	Containerd__Runc__V1__Options o = CONTAINERD__RUNC__V1__OPTIONS__INIT;
 	o.binary_name = c->record->runtime;
 	uint8_t obuf[8192];
@@ -633,6 +637,15 @@ static void h_create(struct ttrpc_call *call, const ProtobufCMessage *m, void *u
 			return;
 		}
 	}
+	if (q->terminal && relay_needed(d)) {
+		c->init.tty_relay = true;
+		r->tty_relay = true;
+		if ((rc = relay_open(&c->init)) < 0) {
+			ctr_destroy(c);
+			fail_create(call, TTRPC_INTERNAL, q->id, "terminal relay FIFO: %s", strerror(-rc));
+			return;
+		}
+	}
 	/* the shim's own log: a regular file (a FIFO nobody reads while we are
 	 * down would block the Go shim) */
 	char logpath[4200];
@@ -786,7 +799,12 @@ static void h_exec(struct ttrpc_call *call, const ProtobufCMessage *m, void *ud)
 	proc_path(p, "stdin", in, sizeof(in));
 	proc_path(p, "log", out, sizeof(out));
 	snprintf(out_uri, sizeof(out_uri), "file://%s", out);
-	if ((q->stdin && mkfifo(in, 0600) < 0 && errno != EEXIST) || (rc = ctr_record_write(c)) < 0) {
+	p->tty_relay = q->terminal && relay_needed(c->d);
+	if (p->tty_relay)
+		proc_path(p, "tty", out_uri, sizeof(out_uri));
+	if ((q->stdin && mkfifo(in, 0600) < 0 && errno != EEXIST) ||
+	    (p->tty_relay && (rc = relay_open(p)) < 0 && (errno = -rc)) ||
+	    (rc = ctr_record_write(c)) < 0) {
 		free(spec);
 		free(a);
 		ctr_drop_exec(c, p);
@@ -1053,11 +1071,14 @@ static void on_exec_deleted(struct ctr *c, struct ttrpc_call *call, ProtobufCMes
 		ttrpc_call_fail(call, TTRPC_NOT_FOUND, "delete %s: exec deleted meanwhile", c->id);
 		return;
 	}
+	relay_close(p); /* the shim's console copy has ended: the rest */
 	reply_exit(call, p);
 	char path[4200];
 	proc_path(p, "log", path, sizeof(path));
 	unlink(path);
 	proc_path(p, "stdin", path, sizeof(path));
+	unlink(path);
+	proc_path(p, "tty", path, sizeof(path));
 	unlink(path);
 	ctr_drop_exec(c, p);
 	ctr_record_write(c);
@@ -1065,6 +1086,7 @@ static void on_exec_deleted(struct ctr *c, struct ttrpc_call *call, ProtobufCMes
 
 static void finish_delete(struct ctr *c, struct ttrpc_call *call)
 {
+	relay_drain(&c->init); /* what the shim's console copy wrote last */
 	reply_exit(call, &c->init);
 	events_publish(c->d, c->ns, "/nanoshim/delete", NULL, c->id, NULL, c->init.pid,
 		       c->init.exit_status, "deleted");

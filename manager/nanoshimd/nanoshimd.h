@@ -59,6 +59,9 @@ struct proc {
 	bool exit_published; /* its /tasks/exit is in the event log */
 	void (*on_exit)(struct proc *p); /* once, after the waiters (a forced delete) */
 	struct waiter *waiters;
+	bool tty_relay;        /* its terminal comes through io-<proc>.tty (relay.c) */
+	struct copier *relay;  /* that FIFO into io-<proc>.log, while open */
+	int relay_log;         /* the log, for a drain beside the copier; -1 */
 };
 
 enum ctr_shim_state {
@@ -93,8 +96,11 @@ struct ctr {
 	struct loop_timer *retry;	/* reconnecting to an unreachable shim */
 };
 
+enum shim_tty { SHIM_TTY_UNKNOWN, SHIM_TTY_LOG, SHIM_TTY_FIFO };
+
 struct daemon {
 	struct config cfg;
+	enum shim_tty shim_tty_log; /* relay.c: how the shim copies a terminal */
 	struct loop *loop;
 	struct reaper *reaper;
 	struct ttrpc_server *server;
@@ -112,6 +118,13 @@ struct daemon {
 void crash_point(const struct daemon *d, const char *point);
 void crash_list(void);
 bool crash_point_known(const char *point);
+
+/* relay.c: a terminal's output for shims that copy a console only into a
+ * FIFO (containerd-shim-runc-v2): nanoshimd copies it into io-<proc>.log. */
+bool relay_needed(struct daemon *d); /* the shim is not ours (asks `<shim> -v` once) */
+int relay_open(struct proc *p);       /* makes io-<proc>.tty if needed and relays it */
+void relay_drain(struct proc *p);     /* what the FIFO holds, into the log, now */
+void relay_close(struct proc *p);     /* drains and stops (the FIFO stays) */
 
 /* registry.c */
 struct ctr *ctr_find(struct daemon *d, const char *ns, const char *id);

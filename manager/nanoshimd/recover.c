@@ -236,9 +236,21 @@ static int load_live(struct daemon *d, const struct bundle_entry *e, int dirfd)
 	c->record = r;
 	c->init.terminal = r->request->terminal;
 	c->init.stdin = r->request->stdin;
-	for (size_t i = 0; i < r->n_execs; i++)
-		if (!ctr_add_exec(c, r->execs[i]->exec_id, r->execs[i]->terminal, r->execs[i]->stdin))
+	c->init.tty_relay = r->tty_relay;
+	for (size_t i = 0; i < r->n_execs; i++) {
+		struct proc *p = ctr_add_exec(c, r->execs[i]->exec_id, r->execs[i]->terminal,
+					      r->execs[i]->stdin);
+		if (!p)
 			log_warn("%s/%s: exec %s dropped (too many)", e->ns, e->id, r->execs[i]->exec_id);
+		else
+			p->tty_relay = r->execs[i]->tty_relay;
+	}
+	/* relayed terminals go on where they stopped: what was written while we
+	 * were down waits in their FIFOs */
+	for (struct proc *p = &c->init; p; p = p == &c->init ? c->execs : p->next)
+		if (p->tty_relay && (rc = relay_open(p)) < 0)
+			log_warn("%s/%s: terminal relay of %s: %s", e->ns, e->id,
+				 p->exec_id[0] ? p->exec_id : "init", strerror(-rc));
 	rc = bundle_read_address(dirfd, c->shim_address, sizeof(c->shim_address));
 	if (rc < 0)
 		log_warn("%s/%s: address: %s", e->ns, e->id, strerror(-rc));

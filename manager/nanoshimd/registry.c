@@ -40,6 +40,7 @@ static void proc_init(struct proc *p, struct ctr *c, const char *exec_id)
 	p->ctr = c;
 	snprintf(p->exec_id, sizeof(p->exec_id), "%s", exec_id ? exec_id : "");
 	p->status = NANOSHIM__V1__STATUS__STATUS_UNKNOWN;
+	p->relay_log = -1;
 }
 
 struct ctr *ctr_new(struct daemon *d, const char *ns, const char *id)
@@ -67,6 +68,7 @@ void ctr_ref(struct ctr *c)
 
 static void proc_free(struct proc *p)
 {
+	relay_close(p);
 	proc_fail_waiters(p, TTRPC_NOT_FOUND, "container deleted");
 }
 
@@ -161,6 +163,7 @@ int ctr_record_write(struct ctr *c)
 		recs[n].exec_id = p->exec_id;
 		recs[n].terminal = p->terminal;
 		recs[n].stdin = p->stdin;
+		recs[n].tty_relay = p->tty_relay;
 		ptrs[n] = &recs[n];
 	}
 	size_t old_n = r->n_execs;
@@ -218,6 +221,7 @@ void proc_exited(struct proc *p, uint32_t status, const struct timespec *at, boo
 	p->exit_status = status;
 	p->exited_at = *at;
 	p->status = NANOSHIM__V1__STATUS__STATUS_STOPPED;
+	relay_drain(p); /* a waiter reads the log next */
 	Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	timespec_to_pb(at, &ts);
 	Nanoshim__V1__ExitStatus es = NANOSHIM__V1__EXIT_STATUS__INIT;

@@ -36,22 +36,33 @@ check "run -t: a terminal of the size of ours; -t -i: an interactive shell; exit
 command -v script >/dev/null || fail "script (util-linux) not installed"
 rc=0
 out=$(run_with_timeout 30 script -qec "stty cols 91 rows 33; $NANOCTL --address $MGR_ADDR -n $E2E_NS run -t --rm --rootfs $E2E_ROOTFS tty1 sh -c 'tty; stty size; exit 4'" /dev/null </dev/null | tr -d '\r') || rc=$?
-if [ "$RUNTIME" = io.containerd.nano.v2 ]; then
-	assert_eq $'/dev/pts/0\n33 91' "$out" "tty and size inside"
-	assert_eq 4 "$rc" "exit status of run -t"
+# our shim writes the terminal into the log itself; the Go shim copies a console only
+# into a FIFO, which nanoshimd relays into the same log (relay.c)
+assert_eq $'/dev/pts/0\n33 91' "$out" "tty and size inside"
+assert_eq 4 "$rc" "exit status of run -t"
+rc=0
+out=$(printf 'echo in-tty\nexit 6\n' | run_with_timeout 30 script -qec "$NANOCTL --address $MGR_ADDR -n $E2E_NS run -t -i --rm --rootfs $E2E_ROOTFS tty2 sh" /dev/null | tr -d '\r') || rc=$?
+assert_contains "$out" $'\nin-tty\n' "output of a command typed into the terminal"
+assert_eq 6 "$rc" "exit status of the interactive shell"
+ctl run -d --rootfs "$E2E_ROOTFS" ttyx sleep 100000
+# crun 1.8 now and then hands an exec a pty whose ioctls fail (ENOTTY: busybox's stty
+# prints "stty: standard input"), with either shim, about 1 exec -t in 7 here; runc never
+for try in 1 2 3 4 5; do
 	rc=0
-	out=$(printf 'echo in-tty\nexit 6\n' | run_with_timeout 30 script -qec "$NANOCTL --address $MGR_ADDR -n $E2E_NS run -t -i --rm --rootfs $E2E_ROOTFS tty2 sh" /dev/null | tr -d '\r') || rc=$?
-	assert_contains "$out" $'\nin-tty\n' "output of a command typed into the terminal"
-	assert_eq 6 "$rc" "exit status of the interactive shell"
-	ctl run -d --rootfs "$E2E_ROOTFS" ttyx sleep 100000
-	out=$(run_with_timeout 30 script -qec "stty cols 77 rows 22; $NANOCTL --address $MGR_ADDR -n $E2E_NS exec -t --exec-id t1 ttyx sh -c 'stty size; exit 2'" /dev/null </dev/null | tr -d '\r') || rc=$?
-	assert_eq "22 77" "$out" "exec -t: the terminal's size from the start"
-	ctl rm -f ttyx
+	out=$(run_with_timeout 30 script -qec "stty cols 77 rows 22; $NANOCTL --address $MGR_ADDR -n $E2E_NS exec -t --exec-id t$try ttyx sh -c 'stty size; exit 2'" /dev/null </dev/null | tr -d '\r') || rc=$?
+	assert_eq 2 "$rc" "exit status of exec -t"
+	[[ "${MGR_RUNTIME:-}" == *crun ]] && [ "$out" = "stty: standard input" ] || break
+	e2e_log "crun's exec got a pty it cannot ioctl (try $try): $out"
+done
+assert_eq "22 77" "$out" "exec -t: the terminal's size from the start"
+if [ "$RUNTIME" = io.containerd.nano.v2 ]; then
+	assert_eq "" "$(ls "$(mgr_bundle ttyx)" | grep '\.tty$' || true)" "no relay FIFO for our shim"
 else
-	# the Go shim copies a terminal only to a FIFO, never to a file:// log: a clear refusal
-	assert_contains "$out" "nanoctl: run tty1: create tty1: failed to start console copy" "Go shim's refusal of a terminal into a log file"
-	[ "$rc" != 0 ] || fail "run -t succeeded with the Go shim"
+	grep -q 'copies a terminal only into a FIFO: nanoshimd relays it' "$MGR_LOG" ||
+		fail "nanoshimd did not say it relays the Go shim's terminals"
+	pass "nanoshimd relays the Go shim's terminals"
 fi
+ctl rm -f ttyx
 assert_eq "" "$(ctl ls -q)" "nothing left after run -t"
 
 check "run -d, ls, ps, get, logs"
