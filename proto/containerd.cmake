@@ -15,6 +15,9 @@ nanoshim_protoc(nanoshim_proto
   cgroups/v1/metrics.proto
   cgroups/v2/metrics.proto)
 target_link_libraries(nanoshim_proto PUBLIC ttrpc_proto)
+# the task events by type name, for nanoshimd's Forward and nanoctl's JSON
+target_sources(nanoshim_proto PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/task_events.c)
+target_include_directories(nanoshim_proto PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 
 # nanoshimd's own API (manager/).
 nanoshim_protoc(nanoshim_manager_proto nanoshim/v1/manager.proto)

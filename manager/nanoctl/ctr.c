@@ -5,12 +5,12 @@
  * FIFO. The exit status of `run` and `wait` is the container's. */
 #include "nanoctl.h"
 #include "pbjson.h"
+#include "task_events.h"
 #include "ttrpc.h"
 
 #include "nanoshim/v1/manager.pb-c.h"
 #include "cgroups/v1/metrics.pb-c.h"
 #include "cgroups/v2/metrics.pb-c.h"
-#include "containerd/events/task.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 
 #include <errno.h>
@@ -954,26 +954,18 @@ const struct nanoctl_command nanoctl_events_command = {
 /* The containerd events a shim publishes, and the cgroup metrics of stats. */
 static const ProtobufCMessageDescriptor *known_any(const char *type_url)
 {
-	static const ProtobufCMessageDescriptor *const known[] = {
-		&containerd__events__task_create__descriptor,
-		&containerd__events__task_start__descriptor,
-		&containerd__events__task_delete__descriptor,
-		&containerd__events__task_io__descriptor,
-		&containerd__events__task_exit__descriptor,
-		&containerd__events__task_oom__descriptor,
-		&containerd__events__task_exec_added__descriptor,
-		&containerd__events__task_exec_started__descriptor,
-		&containerd__events__task_paused__descriptor,
-		&containerd__events__task_resumed__descriptor,
-		&containerd__events__task_checkpointed__descriptor,
+	const ProtobufCMessageDescriptor *d = containerd_task_event(type_url);
+	if (d)
+		return d;
+	static const ProtobufCMessageDescriptor *const metrics[] = {
 		&io__containerd__cgroups__v1__metrics__descriptor,
 		&io__containerd__cgroups__v2__metrics__descriptor,
 	};
 	const char *slash = strrchr(type_url, '/');
 	const char *name = slash ? slash + 1 : type_url;
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(known[i]->name, name) == 0)
-			return known[i];
+	for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
+		if (strcmp(metrics[i]->name, name) == 0)
+			return metrics[i];
 	return NULL;
 }
 

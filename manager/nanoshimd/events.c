@@ -7,6 +7,7 @@
  * twice the retained count it is rewritten (atomically) with the last N. A torn
  * record at the end (a crash mid-write) ends the replay there. */
 #include "nanoshimd.h"
+#include "task_events.h"
 #include "atomic.h"
 #include "log.h"
 
@@ -310,19 +311,6 @@ void events_subscribe(struct daemon *d, struct ttrpc_call *call,
 
 /* ---- Forward: what the shims publish ------------------------------------ */
 
-static const ProtobufCMessageDescriptor *const known_events[] = {
-	&containerd__events__task_create__descriptor,
-	&containerd__events__task_start__descriptor,
-	&containerd__events__task_delete__descriptor,
-	&containerd__events__task_io__descriptor,
-	&containerd__events__task_exit__descriptor,
-	&containerd__events__task_oom__descriptor,
-	&containerd__events__task_exec_added__descriptor,
-	&containerd__events__task_exec_started__descriptor,
-	&containerd__events__task_paused__descriptor,
-	&containerd__events__task_resumed__descriptor,
-	&containerd__events__task_checkpointed__descriptor,
-};
 
 static const char *field_str(const ProtobufCMessage *m, const char *name)
 {
@@ -352,16 +340,10 @@ static void on_forward(struct ttrpc_call *call, const ProtobufCMessage *msg, voi
 		ttrpc_call_fail(call, TTRPC_INVALID_ARGUMENT, "forward: no event in the envelope");
 		return;
 	}
-	const char *url = env->event->type_url;
-	const char *slash = strrchr(url, '/');
-	const char *name = slash ? slash + 1 : url;
-	ProtobufCMessage *ev = NULL;
-	for (size_t i = 0; i < sizeof(known_events) / sizeof(known_events[0]); i++)
-		if (strcmp(known_events[i]->name, name) == 0) {
-			ev = protobuf_c_message_unpack(known_events[i], NULL, env->event->value.len,
-						       env->event->value.data);
-			break;
-		}
+	const ProtobufCMessageDescriptor *desc = containerd_task_event(env->event->type_url);
+	ProtobufCMessage *ev = desc ? protobuf_c_message_unpack(desc, NULL, env->event->value.len,
+								 env->event->value.data)
+				    : NULL;
 	const char *cid = ev ? field_str(ev, "container_id") : NULL;
 	const char *exec_id = ev ? field_str(ev, "exec_id") : NULL;
 	uint32_t pid = ev ? field_u32(ev, "pid") : 0;

@@ -5,6 +5,7 @@
 #include "netns.h"
 
 #include "quote.h"
+#include "seterr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,19 +25,6 @@
 /* the thread's own: /proc/self is the main thread's, whatever thread calls us */
 #define SELF_NETNS "/proc/thread-self/ns/net"
 
-static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* libnl's error codes (negative NLE_*) as -errno. */
 static int nl_errno(int nlerr)

@@ -168,6 +168,20 @@ static void on_start_done(pid_t pid, int status, const char *out, size_t outlen,
 	free(op);
 }
 
+/* Runs `<shim> ACTION` for c, holding a reference until fn has run. */
+static pid_t run_action(struct ctr *c, const char *action, spawn_done_fn fn, void *op)
+{
+	struct spawn_req req;
+	const char *argv[16];
+	char own[3][4200];
+	shim_action(c, action, argv, own, &req);
+	ctr_ref(c);
+	pid_t pid = spawn_async(c->d->loop, c->d->reaper, &req, fn, op);
+	if (pid < 0)
+		ctr_unref(c);
+	return pid;
+}
+
 int shim_start(struct ctr *c, shim_started_fn done, void *userdata)
 {
 	struct daemon *d = c->d;
@@ -177,15 +191,9 @@ int shim_start(struct ctr *c, shim_started_fn done, void *userdata)
 	op->c = c;
 	op->done = done;
 	op->userdata = userdata;
-	struct spawn_req req;
-	const char *argv[16];
-	char own[3][4200];
-	shim_action(c, "start", argv, own, &req);
 	c->shim_state = SHIM_STARTING;
-	ctr_ref(c);
-	pid_t pid = spawn_async(d->loop, d->reaper, &req, on_start_done, op);
+	pid_t pid = run_action(c, "start", on_start_done, op);
 	if (pid < 0) {
-		ctr_unref(c);
 		free(op);
 		return (int)pid;
 	}
@@ -433,7 +441,6 @@ static void on_delete_done(pid_t pid, int status, const char *out, size_t outlen
 
 void shim_cleanup_dead(struct ctr *c, shim_cleaned_fn done, void *userdata)
 {
-	struct daemon *d = c->d;
 	shim_disconnect(c);
 	struct cleanup_op *op = calloc(1, sizeof(*op));
 	if (!op)
@@ -441,14 +448,10 @@ void shim_cleanup_dead(struct ctr *c, shim_cleaned_fn done, void *userdata)
 	op->c = c;
 	op->done = done;
 	op->userdata = userdata;
-	struct spawn_req req;
-	const char *argv[16];
-	char own[3][4200];
-	shim_action(c, "delete", argv, own, &req);
 	c->cleaning = true;
-	ctr_ref(c);
-	pid_t pid = spawn_async(d->loop, d->reaper, &req, on_delete_done, op);
+	pid_t pid = run_action(c, "delete", on_delete_done, op);
 	if (pid < 0) {
+		ctr_ref(c); /* on_delete_done drops one */
 		log_error("%s/%s: cannot run the shim's delete action: %s", c->ns, c->id,
 			  strerror((int)-pid));
 		on_delete_done(0, 127, "", 0, "", 0, op);

@@ -7,6 +7,7 @@
 #include "atomic.h"
 #include "caps.h"
 #include "quote.h"
+#include "seterr.h"
 #include "spec.h"
 
 #include <errno.h>
@@ -30,19 +31,6 @@
  * lives to the end of the enclosing block) */
 #define Q(s) bundle_quote((char[BUNDLE_QUOTE_MAX]){0}, BUNDLE_QUOTE_MAX, (s))
 
-static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t errlen, int r, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return r;
-}
 
 /* ---- the user, from the rootfs's /etc/passwd and /etc/group ---- */
 

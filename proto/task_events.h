@@ -1,0 +1,8 @@
+/* containerd's task events (containerd/events/task.proto) by type: what a
+ * shim forwards in an Envelope's Any, for whoever decodes one. */
+#pragma once
+
+#include <protobuf-c/protobuf-c.h>
+
+/* "containerd.events.TaskExit" or a type URL ending in it; NULL if no task event. */
+const ProtobufCMessageDescriptor *containerd_task_event(const char *type_url);
