@@ -3,6 +3,7 @@
  * whose listen backlog is full answers a non-blocking connect with EAGAIN,
  * which is one more retry with back-off, not a shim asleep in the kernel. */
 #include "events.h"
+#include "crash.h"
 #include "log.h"
 #include "ttrpc.h"
 
@@ -258,6 +259,8 @@ static void on_forwarded(const struct ttrpc_status *st, ProtobufCMessage *reply,
 	if (st->code == TTRPC_OK) {
 		ev.backoff_ms = 0;
 		ev.tries = 0;
+		if (strcmp(ev.head->topic, "/tasks/exit") == 0)
+			shim_crash_point("exit-event-sent");
 		pop();
 		schedule_kick();
 		return;
