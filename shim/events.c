@@ -63,7 +63,7 @@ static struct {
 	struct loop_timer *retry;
 	int backoff_ms;
 	unsigned long dropped;
-	unsigned long tries; /* Forward calls made and connects tried for the head */
+	unsigned long tries; /* failed connects and Forward calls since the last delivery */
 } ev = {.conn_fd = -1};
 
 static void kick(void);
@@ -185,7 +185,7 @@ static void connected(int fd)
 	}
 	if (ev.unreachable)
 		log_info("publish events: connected to %s again after %lu tries", ev.address,
-			 ev.tries);
+		         ev.tries);
 	ev.unreachable = false;
 }
 
@@ -458,7 +458,7 @@ void events_shutdown(void)
 	ev.stopping = false;
 	if (ev.n)
 		log_warn("publish events: %u events undelivered at exit (%u lifecycle)", ev.n,
-			 ev.n_class[EV_LIFECYCLE]);
+		         ev.n_class[EV_LIFECYCLE]);
 	while (ev.head)
 		pop();
 	if (ev.dropped)
@@ -467,4 +467,6 @@ void events_shutdown(void)
 	free(ev.ns);
 	ev.address = ev.ns = NULL;
 	ev.in_flight = false;
+	ev.tries = 0;
+	ev.backoff_ms = 0;
 }

@@ -325,7 +325,8 @@ Test(events, lifecycle_events_are_never_dropped)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(want, sizeof(want), "%s l%u", i % 2 ? "/tasks/exit" : "/tasks/create", i);
-		cr_assert_str_eq(rx.seen[EVENTS_INFO_MAX + i], want, "order at %u: %s", i, rx.seen[EVENTS_INFO_MAX + i]);
+		cr_assert_str_eq(rx.seen[EVENTS_INFO_MAX + i], want, "order at %u: %s", i,
+		                 rx.seen[EVENTS_INFO_MAX + i]);
 	}
 	cr_assert_str_eq(rx.seen[total - 1], "/tasks/oom c1");
 	cr_assert(events_idle());
