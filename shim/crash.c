@@ -11,11 +11,17 @@
 static const struct {
 	const char *name, *what;
 } points[] = {
-	{"create-runc-done", "Create: runc create succeeded, before the reply"},
-	{"start-runc-done", "Start: runc start succeeded, before the reply"},
+	{"create-rootfs-mounted", "Create: rootfs mounted, stdio ready, before runc create"},
+	{"create-runc-done", "Create: runc create succeeded, TaskCreate queued, before the reply"},
+	{"start-runc-done", "Start: runc start succeeded, TaskStart queued, before the reply"},
+	{"exec-start-runc-done", "Start of an exec: runc exec succeeded, before the reply"},
 	{"exit-recorded", "an exit reaped and on disk (<id>.exit), not yet announced"},
+	{"exit-event-queued", "an exit announced: TaskExit queued, not yet sent"},
+	{"exit-event-sent", "a TaskExit acknowledged by containerd, nothing sent after it"},
 	{"kill-runc-done", "Kill: runc kill succeeded, before the reply"},
-	{"delete-runc-done", "Delete: runc delete succeeded, before the reply"},
+	{"delete-runc-done", "Delete: runc delete succeeded; stdio, rootfs mount, exit record "
+	                     "still there"},
+	{"delete-event-queued", "Delete: rootfs unmounted, TaskDelete queued, before the reply"},
 };
 
 static const char *armed;
@@ -46,5 +52,5 @@ void shim_crash_point(const char *point)
 void shim_crash_list(void)
 {
 	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++)
-		printf("%-20s %s\n", points[i].name, points[i].what);
+		printf("%-22s %s\n", points[i].name, points[i].what);
 }

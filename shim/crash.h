@@ -1,7 +1,7 @@
 /* NANOSHIM_CRASH_AT=POINT in the shim's environment: the serving shim SIGKILLs
  * itself at that point, so a test (or a person debugging) can crash it exactly
  * there and see what the manager, containerd or the `delete` action recover.
- * NANOSHIM_CRASH_AT=list: `containerd-shim-nano-v2 -v` prints the points. */
+ * `containerd-shim-nano-v2 -crash-points` lists the points. */
 #pragma once
 
 #define SHIM_CRASH_ENV "NANOSHIM_CRASH_AT"

@@ -17,12 +17,85 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+/* A SIGKILLed shim can still be exiting when containerd runs this: the kernel
+ * may release its listening socket milliseconds after the connection whose
+ * close made containerd call us. */
+#define EXITING_SHIM_WAIT_MS 2000
+
+/* True when pid is in the kernel's exit path (PF_EXITING) and not yet a
+ * zombie: its files may still be open. */
+static bool pid_exiting(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* after the command name */
+	char state;
+	unsigned long flags;
+	/* ") S ppid pgrp session tty tpgid flags" */
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		return false;
+	return state != 'Z' && state != 'X' && (flags & 0x4 /* PF_EXITING */);
+}
+
+/* Waits (bounded) for the shim named by the bundle's shim.pid if it is
+ * exiting; true if it was. */
+static bool wait_exiting_shim(int dirfd)
+{
+	pid_t pid;
+	if (dirfd < 0 || bundle_read_pid(dirfd, BUNDLE_SHIM_PID_FILE, &pid) < 0 || pid <= 0)
+		return false;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return false;
+	bool exiting = pid_exiting(pid);
+	if (exiting) {
+		struct pollfd p = {.fd = pfd, .events = POLLIN};
+		poll(&p, 1, EXITING_SHIM_WAIT_MS);
+	}
+	close(pfd);
+	return exiting;
+}
+
+/* A dead shim leaves its socket behind; a live one removes its own. The
+ * address is the bundle's address file, or, when containerd 1.6 is removing
+ * the bundle while this runs (a task Delete that lost its shim races its own
+ * cleanup) or has removed it (dirfd < 0), the socket a shim of this id alone
+ * would have. */
+static void remove_stale_socket(int dirfd, const struct shim_flags *f)
+{
+	char *addr = NULL;
+	size_t alen = 0;
+	char spath[128], own[BUNDLE_ADDRESS_MAX];
+	if ((dirfd < 0 || bundle_read_file(dirfd, BUNDLE_ADDRESS_FILE, &addr, &alen, 4096) < 0) &&
+	    f->address && bundle_socket_address(f->address, f->ns, f->id, own, sizeof(own)) == 0)
+		addr = strdup(own);
+	if (addr && bundle_socket_path(addr, spath, sizeof(spath)) == 0) {
+		/* (not under the lock: a start in the directory must not wait) */
+		if (shim_socket_connectable(spath))
+			wait_exiting_shim(dirfd);
+		int lock = shim_socket_lock(spath);
+		if (!shim_socket_connectable(spath))
+			unlink(spath);
+		if (lock >= 0)
+			close(lock);
+	}
+	free(addr);
+}
 
 int shim_delete(const struct shim_flags *f)
 {
@@ -30,6 +103,7 @@ int shim_delete(const struct shim_flags *f)
 	int dirfd = open(bundle, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (dirfd < 0) {
 		fprintf(stderr, "open bundle %s: %s\n", bundle, strerror(errno));
+		remove_stale_socket(-1, f);
 		return 1;
 	}
 	char cwd[PATH_MAX];
@@ -83,19 +157,7 @@ int shim_delete(const struct shim_flags *f)
 		ts.nanos = (int32_t)now.tv_nsec;
 	}
 	r.exited_at = &ts;
-	/* a dead shim leaves its socket behind; a live one removes its own */
-	char *addr = NULL;
-	size_t alen = 0;
-	char spath[128];
-	if (bundle_read_file(dirfd, BUNDLE_ADDRESS_FILE, &addr, &alen, 4096) == 0 &&
-	    bundle_socket_path(addr, spath, sizeof(spath)) == 0) {
-		int lock = shim_socket_lock(spath);
-		if (!shim_socket_connectable(spath))
-			unlink(spath);
-		if (lock >= 0)
-			close(lock);
-	}
-	free(addr);
+	remove_stale_socket(dirfd, f);
 	bundle_options_free(o);
 	close(dirfd);
 	size_t len = containerd__task__v2__delete_response__get_packed_size(&r);

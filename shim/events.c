@@ -3,6 +3,7 @@
  * whose listen backlog is full answers a non-blocking connect with EAGAIN,
  * which is one more retry with back-off, not a shim asleep in the kernel. */
 #include "events.h"
+#include "crash.h"
 #include "log.h"
 #include "ttrpc.h"
 
@@ -24,11 +25,11 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 
-/* What gives way when the queue is full, lowest first. */
+/* How an event is kept (see events.h). */
 enum event_class {
-	EV_OOM,       /* repeats per container coalesce; the oldest goes first */
-	EV_INFO,      /* exec-added, paused, resumed, checkpointed */
-	EV_LIFECYCLE, /* create, start, exec-started, exit, delete: containerd's state */
+	EV_OOM,       /* one undelivered per container (repeats coalesce), never dropped */
+	EV_INFO,      /* exec-added, paused, resumed, checkpointed: the only ones that give way */
+	EV_LIFECYCLE, /* create, start, exec-started, exit, delete: never dropped */
 	EV_CLASSES,
 };
 
@@ -62,6 +63,7 @@ static struct {
 	struct loop_timer *retry;
 	int backoff_ms;
 	unsigned long dropped;
+	unsigned long tries; /* failed connects and Forward calls since the last delivery */
 } ev = {.conn_fd = -1};
 
 static void kick(void);
@@ -152,6 +154,7 @@ static void deferred_disconnect(void *ud)
 
 static void retry_later(void)
 {
+	ev.tries++;
 	ev.backoff_ms = ev.backoff_ms ? ev.backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (ev.backoff_ms > BACKOFF_MAX_MS)
 		ev.backoff_ms = BACKOFF_MAX_MS;
@@ -181,7 +184,8 @@ static void connected(int fd)
 		return;
 	}
 	if (ev.unreachable)
-		log_info("publish events: connected to %s again", ev.address);
+		log_info("publish events: connected to %s again after %lu tries", ev.address,
+		         ev.tries);
 	ev.unreachable = false;
 }
 
@@ -254,6 +258,9 @@ static void on_forwarded(const struct ttrpc_status *st, ProtobufCMessage *reply,
 		return;
 	if (st->code == TTRPC_OK) {
 		ev.backoff_ms = 0;
+		ev.tries = 0;
+		if (strcmp(ev.head->topic, "/tasks/exit") == 0)
+			shim_crash_point("exit-event-sent");
 		pop();
 		schedule_kick();
 		return;
@@ -354,34 +361,30 @@ static struct event *unsent_oom_of(const char *id)
 	return NULL;
 }
 
-/* Logs the first drop and then every power of two, so a flood of OOM events
- * cannot flood the log as well. */
+/* Logs the first drop and then every power of two, so a flood of
+ * informational events cannot flood the log as well. */
 static void count_drop(const char *what, const char *topic, const char *why)
 {
 	ev.dropped++;
 	if ((ev.dropped & (ev.dropped - 1)) == 0)
-		log_error("event queue full (%u queued): %s %s %s (%lu events dropped so far)",
-		          ev.n, what, topic, why, ev.dropped);
+		log_error("event queue: %u informational events undelivered: %s %s %s (%lu "
+		          "dropped so far)",
+		          ev.n_class[EV_INFO], what, topic, why, ev.dropped);
 }
 
-/* Makes room for one event of class cls and the given topic, or refuses. */
-static int make_room(enum event_class cls, const char *topic)
+/* Admits one event of class cls: lifecycle and OOM events always (see
+ * events.h for what bounds them); an informational one takes the place of the
+ * oldest undelivered informational event once EVENTS_INFO_MAX are queued. */
+static void make_room(enum event_class cls)
 {
-	unsigned limit =
-	    cls == EV_LIFECYCLE ? EVENTS_QUEUE_MAX : EVENTS_QUEUE_MAX - EVENTS_QUEUE_RESERVED;
-	if (ev.n < limit && (cls != EV_OOM || ev.n_class[EV_OOM] < EVENTS_OOM_MAX))
-		return 0;
-	struct event *victim = oldest_unsent(EV_OOM);
-	if (!victim && cls == EV_LIFECYCLE)
-		victim = oldest_unsent(EV_INFO);
-	if (!victim) {
-		count_drop("refusing", topic, "");
-		return -ENOBUFS;
-	}
+	if (cls != EV_INFO || ev.n_class[EV_INFO] < EVENTS_INFO_MAX)
+		return;
+	struct event *victim = oldest_unsent(EV_INFO);
+	if (!victim)
+		return; /* only the one in flight: it leaves the queue soon */
 	unlink_event(victim);
 	count_drop("dropping the oldest", victim->topic, "to keep the newest");
 	event_free(victim);
-	return 0;
 }
 
 int events_publish(const char *topic, const ProtobufCMessage *msg)
@@ -398,12 +401,12 @@ int events_publish(const char *topic, const ProtobufCMessage *msg)
 		if (unsent_oom_of(oom_id))
 			return 0; /* containerd will hear of this container's OOM */
 	}
-	int rc = make_room(cls, topic);
-	if (rc < 0)
-		return rc;
+	make_room(cls);
 	struct event *e = calloc(1, sizeof(*e));
-	if (!e)
+	if (!e) {
+		log_error("publish %s: out of memory: the event is lost", topic);
 		return -ENOMEM;
+	}
 	e->cls = cls;
 	e->len = protobuf_c_message_get_packed_size(msg);
 	e->value = malloc(e->len ? e->len : 1);
@@ -413,6 +416,7 @@ int events_publish(const char *topic, const ProtobufCMessage *msg)
 		e->oom_id = strdup(oom_id);
 	if (!e->value || !e->topic || !e->type_url || (oom_id && !e->oom_id)) {
 		event_free(e);
+		log_error("publish %s: out of memory: the event is lost", topic);
 		return -ENOMEM;
 	}
 	protobuf_c_message_pack(msg, e->value);
@@ -452,12 +456,17 @@ void events_shutdown(void)
 	ev.stopping = true;
 	disconnect();
 	ev.stopping = false;
+	if (ev.n)
+		log_warn("publish events: %u events undelivered at exit (%u lifecycle)", ev.n,
+		         ev.n_class[EV_LIFECYCLE]);
 	while (ev.head)
 		pop();
 	if (ev.dropped)
-		log_warn("publish events: %lu events dropped while the queue was full", ev.dropped);
+		log_warn("publish events: %lu informational events dropped", ev.dropped);
 	free(ev.address);
 	free(ev.ns);
 	ev.address = ev.ns = NULL;
 	ev.in_flight = false;
+	ev.tries = 0;
+	ev.backoff_ms = 0;
 }

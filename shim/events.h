@@ -1,13 +1,26 @@
 /* Task events to containerd: Events/Forward calls on TTRPC_ADDRESS, one at a
- * time and in order, each retried (reconnecting, with back-off) until
- * containerd takes it — never dropped after a fixed number of tries as the Go
- * shim does. Publishing only queues: connecting (non-blocking) and sending
- * happen later, from the loop, so a handler that publishes and then replies
- * never waits on containerd. The queue is bounded; when it is full, what gives
- * way is, in order: the oldest OOM event, the oldest informational event
- * (exec-added, paused, resumed, checkpointed); lifecycle events (create,
- * start, exec-started, exit, delete) are refused only when nothing else is
- * left to drop. Drops are counted and logged. */
+ * time and in order, the head retried (reconnecting, with back-off from 50 ms
+ * to 2 s) until containerd takes it, for as long as containerd is away —
+ * never dropped after a fixed number of tries as the Go shim does (5 retries,
+ * 15 s). Publishing only queues: connecting (non-blocking) and sending happen
+ * later, from the loop, so a handler that publishes and then replies never
+ * waits on containerd.
+ *
+ * What is kept, by class:
+ * - lifecycle (create, start, exec-started, exit, delete): always, never
+ *   dropped or refused. Each happens once per process (an exit, a delete) or
+ *   per call containerd made (create, start, exec-started), so what piles up
+ *   while containerd is away is at most one exit per process alive when it
+ *   left: the process count bounds them, not a queue limit that would have
+ *   to give up an exit.
+ * - OOM: one undelivered event per container; repeats coalesce into it, so
+ *   containerd hears of every OOM-killed container at least once and the
+ *   container count bounds them. Never dropped.
+ * - informational (exec-added, paused, resumed, checkpointed): at most
+ *   EVENTS_INFO_MAX undelivered; beyond that the oldest undelivered one gives
+ *   way to the newest. The only drops; counted and logged.
+ * Only an allocation failure (logged) or the bounded wait at shutdown
+ * (serve.c, after containerd's Shutdown) can lose a lifecycle event. */
 #pragma once
 
 #include "loop.h"
@@ -15,22 +28,18 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
-#define EVENTS_QUEUE_MAX 4096
-/* Slots only lifecycle events may use: informational ones stop short of them. */
-#define EVENTS_QUEUE_RESERVED 1024
-/* Undelivered OOM events at most (one per container: repeats coalesce). */
-#define EVENTS_OOM_MAX 256
+/* Undelivered informational events at most. */
+#define EVENTS_INFO_MAX 1024
 
 /* address: containerd's ttrpc socket; NULL/"" disables publishing. */
 int events_init(struct loop *l, const char *address, const char *ns);
 /* Queues topic + event (packed now; the caller keeps ownership of msg) and
  * returns: no I/O happens before the loop runs again. 0 when queued (or
- * coalesced with an undelivered OOM event of the same container), -ENOBUFS
- * when refused, -ENOMEM. */
+ * coalesced with an undelivered OOM event of the same container), -ENOMEM. */
 int events_publish(const char *topic, const ProtobufCMessage *msg);
 /* True when nothing is queued or in flight. */
 bool events_idle(void);
 unsigned events_queued(void);
-/* Events dropped or refused since start (coalesced OOMs not counted). */
+/* Informational events dropped since start (coalesced OOMs not counted). */
 unsigned long events_dropped(void);
 void events_shutdown(void);

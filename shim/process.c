@@ -95,6 +95,7 @@ static void publish_exit(struct process *p)
 	e.exit_status = (uint32_t)p->exit_status;
 	e.exited_at = &ts;
 	events_publish("/tasks/exit", &e.base);
+	shim_crash_point("exit-event-queued");
 	process_answer_waiters(p);
 	if (!p->exec_id)
 		oom_watch_free(c);

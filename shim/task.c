@@ -345,6 +345,7 @@ static void create_run(void *ud, int err)
 		ttrpc_call_fail(call, TTRPC_CANCELLED, "create %s: cancelled", c->id);
 		goto fail_mounted;
 	}
+	shim_crash_point("create-rootfs-mounted");
 	char pidfile[PATH_MAX];
 	snprintf(pidfile, sizeof(pidfile), "%s/%s", c->bundle, BUNDLE_INIT_PID_FILE);
 	const char *args[RUNC_CREATE_ARGS_MAX];
@@ -581,6 +582,7 @@ static void start_exec_done(int status, const char *err, const char *out, size_t
 	p->start_announced = true;
 	Containerd__Task__V2__StartResponse r = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	r.pid = (uint32_t)pid;
+	shim_crash_point("exec-start-runc-done");
 	ttrpc_call_reply(op->call, &r.base);
 	if (p->reaped)
 		process_finalize_exit(p);
@@ -1316,6 +1318,7 @@ static void delete_init_done(int status, const char *err, const char *out, size_
 	ev.exited_at = &ts;
 	ev.id = c->id;
 	events_publish("/tasks/delete", &ev.base);
+	shim_crash_point("delete-event-queued");
 	reply_delete(op->call, p);
 	c->deleted = true;
 	proc_op_end(op);

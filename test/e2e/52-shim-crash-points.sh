@@ -13,13 +13,13 @@ shim_gone() { [ -z "$(mgr_run_shims)" ]; }
 stopped() { case "$(mgr_status "$1")" in "STOPPED ("*) return 0 ;; esac; return 1; }
 
 mapfile -t points < <("$SHIM_BINARY" -crash-points | awk '{ print $1 }')
-[ "${#points[@]}" -ge 5 ] || fail "shim crash points: ${points[*]}"
+[ "${#points[@]}" -ge 10 ] || fail "shim crash points: ${points[*]}"
 for p in "${points[@]}"; do
 	check "shim crashed at $p"
 	id=sc-$p
 	NANOSHIM_CRASH_AT=$p mgr_start
 	case "$p" in
-	create-runc-done)
+	create-rootfs-mounted | create-runc-done)
 		rc=0
 		out=$(ctl run -d --rootfs "$E2E_ROOTFS" "$id" sleep 100000 2>&1) || rc=$?
 		[ "$rc" != 0 ] || fail "run succeeded although the shim died in Create"
@@ -35,7 +35,15 @@ for p in "${points[@]}"; do
 		wait_for 10 "$id reported stopped" stopped "$id"
 		assert_eq "STOPPED (137)" "$(mgr_status "$id")" "status of a container whose shim died as it started"
 		;;
-	exit-recorded)
+	exec-start-runc-done)
+		ctl run -d --rootfs "$E2E_ROOTFS" "$id" sleep 100000
+		rc=0
+		ctl exec --exec-id e "$id" echo hi >/dev/null 2>&1 || rc=$?
+		[ "$rc" != 0 ] || fail "exec succeeded although the shim died in its Start"
+		wait_for 10 "$id reported stopped" stopped "$id"
+		assert_eq "STOPPED (137)" "$(mgr_status "$id")" "status of a container whose shim died in an exec's Start"
+		;;
+	exit-recorded | exit-event-queued | exit-event-sent)
 		ctl run -d --rootfs "$E2E_ROOTFS" "$id" sh -c 'sleep 0.3; exit 3'
 		wait_for 10 "$id reported stopped" stopped "$id"
 		assert_eq "STOPPED (3)" "$(mgr_status "$id")" "the recorded exit status survives the shim's death"
@@ -45,7 +53,7 @@ for p in "${points[@]}"; do
 		ctl kill "$id" >/dev/null 2>&1 || true
 		wait_for 10 "$id reported stopped" stopped "$id"
 		;;
-	delete-runc-done)
+	delete-runc-done | delete-event-queued)
 		ctl run -d --rootfs "$E2E_ROOTFS" "$id" sh -c 'exit 5'
 		ctl wait "$id" || true
 		rc=0
@@ -59,12 +67,13 @@ for p in "${points[@]}"; do
 		fail "crash point $p has no expectation in this test"
 		;;
 	esac
-	if [ "$p" != create-runc-done ] && [ "$p" != delete-runc-done ]; then
+	case "$p" in create-* | delete-*) ;; *)
 		# the shim is gone while the container is still listed: it died, no delete ended it
 		assert_eq "" "$(mgr_run_shims)" "no shim serving $id any more"
 		grep -q "shim of $E2E_NS/$id: connection lost" "$MGR_LOG" || fail "nanoshimd did not see $id's shim die"
 		pass "$id's shim died at $p"
-	fi
+		;;
+	esac
 	[ -z "$(mgr_status "$id")" ] || ctl rm -f "$id"
 	wait_for 10 "no shim left" shim_gone
 	assert_eq "" "$(runc_left)" "no runc container left"
