@@ -16,6 +16,7 @@
 
 #define SPLICE_CHUNK (1u << 20)
 #define BUF_SIZE (32u << 10)
+#define BLOCKED_WARN_SECS 60
 
 struct copier {
 	struct loop *loop;
@@ -37,8 +38,10 @@ struct copier {
 	bool drained_told;
 	bool spool_blocked;	    /* the spool is full: the source is left unread */
 	struct timespec blocked_at; /* since when */
-	unsigned blocked_count;
+	unsigned blocked_count, reported_count;
 	double blocked_secs; /* in all, over the blocked_count times */
+	bool blocked_warned;
+	struct timespec warned_at;
 	bool drop_logged;
 };
 
@@ -76,7 +79,9 @@ static void log_spool_dropped(struct copier *c)
 	if (!left || c->drop_logged)
 		return;
 	c->drop_logged = true;
-	log_warn("%s: %zu spooled bytes were never read, dropped", c->label, left);
+	log_warn("%s: %zu spooled bytes were never read, dropped (the full spool held the "
+		 "process %u time%s)",
+		 c->label, left, c->blocked_count, c->blocked_count == 1 ? "" : "s");
 }
 
 static void complete(struct copier *c)
@@ -220,7 +225,8 @@ static double secs_since(const struct timespec *t)
 }
 
 /* The spool cannot take more (full, or its file failed: err): the source is
- * left alone, so its writer blocks once the pipe between fills up. */
+ * left alone, so its writer blocks once the pipe between fills up. Said once
+ * a minute at most: a slow reader can fill and free the spool many times. */
 static void spool_block(struct copier *c, int err)
 {
 	if (c->spool_blocked)
@@ -228,13 +234,17 @@ static void spool_block(struct copier *c, int err)
 	c->spool_blocked = true;
 	c->blocked_count++;
 	clock_gettime(CLOCK_MONOTONIC, &c->blocked_at);
+	if (c->blocked_warned && secs_since(&c->warned_at) < BLOCKED_WARN_SECS)
+		return;
+	c->blocked_warned = true;
+	c->warned_at = c->blocked_at;
 	if (err == -ENOSPC)
-		log_warn("%s: output spool full (%zu bytes) and nobody reads: the process waits "
-			 "for a reader (time %u)",
+		log_warn("%s: output spool full (%zu bytes) and its reader is away or slow: the "
+			 "process waits for it (time %u)",
 			 c->label, spool_len(c->spool), c->blocked_count);
 	else
-		log_warn("%s: output spool cannot grow past %zu bytes: %s; the process waits for a "
-			 "reader (time %u)",
+		log_warn("%s: output spool cannot grow past %zu bytes: %s; the process waits for "
+			 "the reader (time %u)",
 			 c->label, spool_len(c->spool), strerror(-err), c->blocked_count);
 }
 
@@ -243,12 +253,18 @@ static void spool_unblock(struct copier *c)
 	if (!c->spool_blocked)
 		return;
 	c->spool_blocked = false;
-	double secs = secs_since(&c->blocked_at);
-	c->blocked_secs += secs;
-	log_info("%s: a reader takes the spooled output again; the full spool held the process "
-		 "%.1f s (%u time%s, %.1f s in all)",
-		 c->label, secs, c->blocked_count, c->blocked_count == 1 ? "" : "s",
-		 c->blocked_secs);
+	c->blocked_secs += secs_since(&c->blocked_at);
+}
+
+/* The reader has caught up: what the cap cost since the last report. */
+static void spool_caught_up(struct copier *c)
+{
+	if (c->blocked_count == c->reported_count)
+		return;
+	log_info("%s: spooled output delivered; the full spool held the process %u time%s, "
+		 "%.1f s in all",
+		 c->label, c->blocked_count, c->blocked_count == 1 ? "" : "s", c->blocked_secs);
+	c->reported_count = c->blocked_count;
 }
 
 /* pump() for output with a spool: bytes spooled go out first; while the
@@ -265,6 +281,8 @@ static bool pump_spooled(struct copier *c)
 			if (w > 0) {
 				if (spool_room(s))
 					spool_unblock(c);
+				if (!spool_len(s))
+					spool_caught_up(c);
 				continue;
 			}
 			if (w != -EAGAIN)
