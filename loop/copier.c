@@ -17,6 +17,10 @@
 #define SPLICE_CHUNK (1u << 20)
 #define BUF_SIZE (32u << 10)
 #define BLOCKED_WARN_SECS 60
+/* A destination full for this long has no reader, or one that stalls: only
+ * then does the copier read ahead into the spool. A reader that is merely
+ * slower than the writer keeps the direct path (and its pace). */
+#define READER_AWAY_MS 100
 
 struct copier {
 	struct loop *loop;
@@ -42,6 +46,8 @@ struct copier {
 	double blocked_secs; /* in all, over the blocked_count times */
 	bool blocked_warned;
 	struct timespec warned_at;
+	bool reader_away;		 /* spool ahead until it is empty again */
+	struct loop_timer *away_timer; /* the destination is full since */
 	bool drop_logged;
 };
 
@@ -89,6 +95,8 @@ static void complete(struct copier *c)
 	if (c->done)
 		return;
 	c->done = true;
+	loop_timer_cancel(c->away_timer);
+	c->away_timer = NULL;
 	log_spool_dropped(c);
 	loop_io_remove(c->src_s);
 	c->src_s = NULL;
@@ -267,10 +275,35 @@ static void spool_caught_up(struct copier *c)
 	c->reported_count = c->blocked_count;
 }
 
+static void pumped(struct copier *c, bool complete_now);
+static bool pump_spooled(struct copier *c);
+
+static void on_reader_away(void *ud)
+{
+	struct copier *c = ud;
+	c->away_timer = NULL;
+	c->reader_away = true;
+	pumped(c, pump_spooled(c));
+}
+
+/* The destination is full: wait for room, and spool ahead if it stays full. */
+static void wait_for_reader(struct copier *c)
+{
+	if (!c->away_timer)
+		c->away_timer = loop_add_timer_ms(c->loop, READER_AWAY_MS, on_reader_away, c);
+	wait_for(c, false, true);
+}
+
+static void reader_present(struct copier *c)
+{
+	loop_timer_cancel(c->away_timer);
+	c->away_timer = NULL;
+}
+
 /* pump() for output with a spool: bytes spooled go out first; while the
- * destination is full, the source goes into the spool; the source is left
- * unread only when the spool is full. Returns true when the copier is
- * complete. */
+ * destination stays full (READER_AWAY_MS), the source goes into the spool;
+ * the source is left unread only when the spool is full. Returns true when
+ * the copier is complete. */
 static bool pump_spooled(struct copier *c)
 {
 	struct spool *s = c->spool;
@@ -279,16 +312,23 @@ static bool pump_spooled(struct copier *c)
 		if (spool_len(s)) {
 			ssize_t w = spool_drain(s, c->dst);
 			if (w > 0) {
+				reader_present(c);
 				if (spool_room(s))
 					spool_unblock(c);
-				if (!spool_len(s))
+				if (!spool_len(s)) {
+					c->reader_away = false; /* caught up: live again */
 					spool_caught_up(c);
+				}
 				continue;
 			}
 			if (w != -EAGAIN)
 				return true; /* the destination is gone: nobody can read the rest */
 			if (c->src_eof) {
 				wait_for(c, false, true);
+				return false;
+			}
+			if (!c->reader_away) {
+				wait_for_reader(c);
 				return false;
 			}
 			r = spool_fill(s, c->src);
@@ -312,6 +352,7 @@ static bool pump_spooled(struct copier *c)
 			ssize_t n = splice(c->src, NULL, c->dst, NULL, SPLICE_CHUNK,
 					   SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 			if (n > 0) {
+				reader_present(c);
 				/* less than asked: the source is empty or the
 				 * destination full; a full one shows on the next
 				 * wake-up, as EAGAIN */
@@ -333,9 +374,15 @@ static bool pump_spooled(struct copier *c)
 			}
 			if (errno != EAGAIN)
 				return true; /* EPIPE, EIO...: nothing more can move */
-			/* an empty source or a full destination: what the source
-			 * has goes to the spool, and out from there first */
+			/* an empty source or a full destination; a full one is
+			 * waited for, and spooled ahead of once it stays full */
+			if (!c->reader_away && !dst_writable(c->dst)) {
+				wait_for_reader(c);
+				return false;
+			}
 		}
+		/* a copy through the spool's memory: the buffered path, or the
+		 * first bytes ahead of an absent reader */
 		r = spool_fill(s, c->src);
 		if (r > 0)
 			continue;
@@ -467,6 +514,7 @@ void copier_free(struct copier *c)
 		close(c->src);
 	if (c->dst_owned && c->dst >= 0)
 		close(c->dst);
+	loop_timer_cancel(c->away_timer);
 	log_spool_dropped(c);
 	spool_free(c->spool);
 	free(c->buf);
