@@ -398,7 +398,11 @@ static bool pump_spooled(struct copier *c)
 		wait_for(c, false, true);
 		return false;
 	}
-	return false; /* more to do: come back on the next readiness */
+	/* more to do: come back when either side is ready. What was waited for
+	 * last may not be (a full destination, while the source filled the
+	 * spool in small reads from a pty). */
+	wait_for(c, !c->src_eof && spool_room(s), spool_len(s) > 0);
+	return false;
 }
 
 /* After a pump: complete, or tell that the source ended with bytes still

@@ -207,6 +207,21 @@ if [ "$RUNTIME" = io.containerd.nano.v2 ]; then
 	attach_and_check "$id"
 	wait_for 5 "the log says what the cap cost" grep -qE "$id stdout: spooled output delivered; the full spool held the process [0-9]+ times?, [0-9.]+ s in all" "$E2E_TMP/containerd.log"
 
+	check "output no reader ever took is dropped when the task is deleted, and the log counts it"
+	id=$(e2e_id spooldrop)
+	dir=$E2E_TMP/$id
+	mkdir -p "$dir"
+	touch "$dir/go"
+	# ctr run -d: ctr reads the FIFOs only until it returns
+	e2e_run -d --mount="type=bind,src=$dir,dst=/out,options=rbind:rw" "$id" sh -c "$script" </dev/null
+	wait_for 30 "the container writes all ~3 MB with nobody reading" is_done
+	ctr task kill -s KILL "$id" >/dev/null
+	wait_for 10 "task $id stopped (its output all spooled, the exit is announced)" e2e_task_status_is "$id" STOPPED
+	ctr task rm "$id" >/dev/null
+	wait_for 5 "the log counts what was dropped" grep -qE "$id stdout: [0-9]+ spooled bytes were never read, dropped" "$E2E_TMP/containerd.log"
+	pass "$(grep -oE "$id stdout: [0-9]+ spooled bytes were never read" "$E2E_TMP/containerd.log")"
+	ctr containers rm "$id"
+
 	check "spool_max_bytes that is not a number of bytes fails the create"
 	printf '{"spool_max_bytes": "lots"}\n' >"$cfg"
 	id=$(e2e_id spoolbad)

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -434,4 +436,139 @@ Test(copier_spool, slow_reader_gets_every_byte_in_order, .init = mkdir_tmp, .fin
 	}
 	cr_assert_eq(g.fifo.out, total);
 	rig_free(&g);
+}
+
+/* A reader that pauses for less than READER_AWAY_MS keeps the direct path:
+ * nothing is read ahead until the destination stayed full that long. */
+Test(copier_spool, spools_ahead_only_after_the_reader_stayed_away, .init = mkdir_tmp,
+     .fini = rm_tmp, .timeout = 30)
+{
+	struct rig g;
+	rig_new(&g, 4 << 20);
+	int64_t t0 = now_ms(CLOCK_MONOTONIC);
+	rig_write_for(&g, 4 << 20, 40);
+	size_t early = g.proc.in;
+	bool in_time = now_ms(CLOCK_MONOTONIC) - t0 < 90;
+	rig_write_for(&g, 4 << 20, 400);
+	/* the pipe and the fifo, 64 KiB each, and at most the spool's memory
+	 * (16 KiB here) for a race between a full destination and a reader */
+	if (in_time)
+		cr_assert_leq(early, (size_t)(144 << 10), "%zu bytes taken in the first 40 ms",
+			      early);
+	cr_assert_geq(g.proc.in, (size_t)(1 << 20), "%zu bytes taken once the reader was away",
+		      g.proc.in);
+	rig_read_all(&g, 4 << 20, 15000);
+	rig_free(&g);
+}
+
+/* A terminal's output: the pty master gives small reads, so the copier may
+ * spend its whole round of work filling the spool while the destination
+ * stays full; it must still come back for more. */
+struct pty_writer {
+	int fd;
+	size_t total, done;
+};
+
+static void *write_pty(void *arg)
+{
+	struct pty_writer *w = arg;
+	unsigned char buf[512];
+	while (w->done < w->total) {
+		size_t k = w->total - w->done < sizeof(buf) ? w->total - w->done : sizeof(buf);
+		for (size_t i = 0; i < k; i++)
+			buf[i] = pat(w->done + i);
+		ssize_t n = write(w->fd, buf, k);
+		if (n <= 0)
+			break;
+		__atomic_add_fetch(&w->done, (size_t)n, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+Test(copier_spool, terminal_output_is_spooled_while_nobody_reads, .init = mkdir_tmp,
+     .fini = rm_tmp, .timeout = 30)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(slave, 0);
+	struct termios t;
+	cr_assert_eq(tcgetattr(slave, &t), 0);
+	cfmakeraw(&t);
+	cr_assert_eq(tcsetattr(slave, TCSANOW, &t), 0);
+
+	struct loop *l = loop_new();
+	struct stream fifo;
+	stream_pipe(&fifo, 64 << 10);
+	done_calls = drained_calls = 0;
+	struct copier *c = copier_new(l, master, fifo.w, true, on_done, NULL);
+	cr_assert_not_null(c);
+	copier_set_spool(c, spool_new(dir, 16 << 10, 4 << 20), "test terminal", on_drained);
+
+	struct pty_writer w = {.fd = slave, .total = 2 << 20};
+	pthread_t thr;
+	pthread_create(&thr, NULL, write_pty, &w);
+	int64_t deadline = now_ms(CLOCK_MONOTONIC) + 10000;
+	while (__atomic_load_n(&w.done, __ATOMIC_SEQ_CST) < w.total &&
+	       now_ms(CLOCK_MONOTONIC) < deadline)
+		cr_assert_geq(loop_iterate(l, 5), 0);
+	size_t done = __atomic_load_n(&w.done, __ATOMIC_SEQ_CST);
+	cr_assert_eq(done, w.total, "the terminal took %zu of %zu bytes with nobody reading", done,
+		     w.total);
+	pthread_join(thr, NULL);
+
+	fifo.out = 0;
+	deadline = now_ms(CLOCK_MONOTONIC) + 10000;
+	while (fifo.out < w.total && now_ms(CLOCK_MONOTONIC) < deadline)
+		if (!take(&fifo))
+			cr_assert_geq(loop_iterate(l, 5), 0);
+	cr_assert_eq(fifo.out, w.total, "the reader got %zu of %zu bytes", fifo.out, w.total);
+	close(slave);
+	copier_free(c);
+	close(fifo.r);
+	loop_free(l);
+}
+
+/* The same with a source that gives one small piece per read (a seqpacket
+ * socket: 128 bytes a read, as a busy pty gives a few hundred): a whole round
+ * of work can go to filling the spool while the destination stays full. */
+Test(copier_spool, small_reads_do_not_stall_the_spool, .init = mkdir_tmp, .fini = rm_tmp,
+     .timeout = 30)
+{
+	int sp[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp), 0);
+	struct loop *l = loop_new();
+	struct stream fifo;
+	stream_pipe(&fifo, 64 << 10);
+	done_calls = drained_calls = 0;
+	struct copier *c = copier_new(l, sp[0], fifo.w, true, on_done, NULL);
+	cr_assert_not_null(c);
+	copier_set_spool(c, spool_new(dir, 16 << 10, 4 << 20), "test packets", on_drained);
+	const size_t total = 1 << 20;
+	size_t in = 0;
+	int64_t deadline = now_ms(CLOCK_MONOTONIC) + 5000;
+	while (in < total && now_ms(CLOCK_MONOTONIC) < deadline) {
+		unsigned char pkt[128];
+		for (;;) {
+			for (size_t i = 0; i < sizeof(pkt); i++)
+				pkt[i] = pat(in + i);
+			if (in >= total || write(sp[1], pkt, sizeof(pkt)) != (ssize_t)sizeof(pkt))
+				break;
+			in += sizeof(pkt);
+		}
+		cr_assert_geq(loop_iterate(l, 5), 0);
+	}
+	cr_assert_eq(in, total, "the source took %zu of %zu bytes with nobody reading", in, total);
+	fifo.out = 0;
+	deadline = now_ms(CLOCK_MONOTONIC) + 10000;
+	while (fifo.out < total && now_ms(CLOCK_MONOTONIC) < deadline)
+		if (!take(&fifo))
+			cr_assert_geq(loop_iterate(l, 5), 0);
+	cr_assert_eq(fifo.out, total, "the reader got %zu of %zu bytes", fifo.out, total);
+	close(sp[1]);
+	copier_free(c);
+	close(fifo.r);
+	loop_free(l);
 }
