@@ -152,6 +152,11 @@ static void apply_options(struct container *c, const Google__Protobuf__Any *any,
 	c->no_new_keyring = o->no_new_keyring;
 	c->io_uid = o->io_uid;
 	c->io_gid = o->io_gid;
+	if (bundle_options_spool_max(any ? any->type_url : NULL, any ? any->value.data : NULL,
+				     any ? any->value.len : 0, &c->spool_max, st) < 0) {
+		bundle_options_free(o);
+		return;
+	}
 	c->runc.systemd_cgroup = o->systemd_cgroup;
 	snprintf(c->criu_path, sizeof(c->criu_path), "%s", o->criu_path ? o->criu_path : "");
 	if (!empty(o->criu_image_path))
@@ -311,7 +316,7 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	struct pio_config pc = {.stdin_path = req->stdin, .stdout_path = req->stdout,
 				.stderr_path = req->stderr, .terminal = req->terminal,
 				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id,
-				.reaper = shim.reaper};
+				.reaper = shim.reaper, .spool_max = c->spool_max, .spool_dir = c->bundle};
 	if (pio_create(shim.loop, &pc, &p->io, &st) < 0) {
 		ttrpc_call_fail_status(call, &st);
 		goto fail_mounted;
@@ -603,7 +608,8 @@ static void start_exec(struct ttrpc_call *call, struct process *p)
 	struct pio_config pc = {.stdin_path = p->stdin_path, .stdout_path = p->stdout_path,
 				.stderr_path = p->stderr_path, .terminal = p->terminal,
 				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id,
-				.reaper = shim.reaper};
+				.reaper = shim.reaper, .spool_max = c->spool_max, .spool_dir = c->bundle,
+				.exec_id = p->exec_id};
 	if (pio_create(shim.loop, &pc, &p->io, &st) < 0) {
 		ttrpc_call_fail_status(call, &st);
 		return;
