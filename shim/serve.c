@@ -153,6 +153,9 @@ int shim_serve(const struct shim_flags *f)
 	if (log_init(f->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, fields, 2) < 0)
 		log_warn("log fields too long: lines go without them");
 	shim_crash_init();
+	/* exec'd as /proc/self/exe, the kernel names us "exe": name us as
+	 * top and ps -o comm show containerd's own shims */
+	prctl(PR_SET_NAME, "containerd-shim");
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	/* SIGCHLD is blocked with the rest, but read by the reaper's own signalfd */
 	sigset_t mask;

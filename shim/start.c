@@ -4,6 +4,7 @@
 #include "bootstrap.h"
 #include "cli.h"
 #include "sockdir.h"
+#include "timing.h"
 
 #include "bundle/address.h"
 #include "bundle/atomic.h"
@@ -37,6 +38,7 @@
 extern char **environ;
 
 static int start(const struct shim_flags *f, const struct shim_stdin *in);
+static int64_t entered_ns; /* timing.h */
 
 /* Moves pid into cgroup path cg as the Go shim does (cgroups.Load + Add): on a
  * cgroup2-only host the unified hierarchy; otherwise every mounted v1 hierarchy
@@ -154,6 +156,24 @@ static void adjust_oom_score(pid_t daemon)
 
 /* What containerd wrote on stdin (bootstrap.h), decided before anything is
  * created: what cannot be read is refused, on one line, with exit code 1. */
+/* -debug: the start action's own time, one line into the log FIFO containerd
+ * reads (not stdout or stderr: containerd takes the address from them). */
+static void start_timing(const struct shim_flags *f, int64_t listening, int64_t spawned)
+{
+	int fd = open(BUNDLE_LOG_FILE, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	const struct log_field fields[] = {{"namespace", f->ns}, {"id", f->id}};
+	log_init(LOG_LEVEL_DEBUG, fields, 2);
+	log_set_fd(fd);
+	log_debug("timing start-action %s: shim %.3f ms (listening after %.3f, serving shim "
+		  "spawned after %.3f)",
+		  f->id, timing_ms(entered_ns, reaper_now_ns()), timing_ms(entered_ns, listening),
+		  timing_ms(entered_ns, spawned));
+	log_set_fd(STDERR_FILENO);
+	close(fd);
+}
+
 static int read_stdin(const struct shim_flags *f, struct shim_stdin *in)
 {
 	uint8_t *buf;
@@ -173,6 +193,7 @@ static int read_stdin(const struct shim_flags *f, struct shim_stdin *in)
 
 int shim_start(const struct shim_flags *f)
 {
+	entered_ns = reaper_now_ns();
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* the serving shim gets 0-3 only */
 	struct shim_stdin in;
 	if (read_stdin(f, &in) < 0) {
@@ -267,6 +288,7 @@ static int start(const struct shim_flags *f, const struct shim_stdin *in)
 		unlink(path);
 		return 1;
 	}
+	int64_t listening_ns = reaper_now_ns();
 	/* The serving shim: this binary again, the socket as fd 3, its own
 	 * session, stdio on /dev/null so containerd's read of our output ends. */
 	const char *argv[12];
@@ -309,6 +331,8 @@ static int start(const struct shim_flags *f, const struct shim_stdin *in)
 		join_shim_cgroup(in->options->shim_cgroup, pid);
 	adjust_oom_score(pid);
 	close(dirfd);
+	if (f->debug)
+		start_timing(f, listening_ns, reaper_now_ns());
 	printf("%s", address);
 	return 0;
 }
