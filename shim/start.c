@@ -125,7 +125,7 @@ static int socket_dir(const char *from_bootstrap, char *dir, mode_t *mode)
 
 static int write_address(int dirfd, const char *address)
 {
-	return bundle_write_file_atomic(dirfd, BUNDLE_ADDRESS_FILE, address, strlen(address), 0644);
+	return bundle_write_file_volatile(dirfd, BUNDLE_ADDRESS_FILE, address, strlen(address), 0644);
 }
 
 static void adjust_oom_score(pid_t daemon)
@@ -326,7 +326,7 @@ static int start(const struct shim_flags *f, const struct shim_stdin *in)
 	}
 	char pidbuf[32];
 	int plen = snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
-	bundle_write_file_atomic(dirfd, BUNDLE_SHIM_PID_FILE, pidbuf, (size_t)plen, 0644);
+	bundle_write_file_volatile(dirfd, BUNDLE_SHIM_PID_FILE, pidbuf, (size_t)plen, 0644);
 	if (in->options->shim_cgroup && in->options->shim_cgroup[0])
 		join_shim_cgroup(in->options->shim_cgroup, pid);
 	adjust_oom_score(pid);
