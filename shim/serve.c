@@ -135,8 +135,27 @@ static void on_signal(struct loop_source *s, int fd, uint32_t events, void *ud)
 static void after_iteration(void *ud);
 static void find_stack(void);
 
+/* SHIM_SERVE_TUNABLE (cli.h) off our GLIBC_TUNABLES again, as `start` added
+ * it: runc, loggers and everything else we start get containerd's. */
+static void drop_serve_tunable(void)
+{
+	const char *v = getenv("GLIBC_TUNABLES");
+	size_t n = v ? strlen(v) : 0, k = strlen(SHIM_SERVE_TUNABLE);
+	if (n < k || strcmp(v + n - k, SHIM_SERVE_TUNABLE) != 0)
+		return;
+	if (n == k) {
+		unsetenv("GLIBC_TUNABLES");
+	} else if (v[n - k - 1] == ':') {
+		char *rest = strndup(v, n - k - 1);
+		if (rest)
+			setenv("GLIBC_TUNABLES", rest, 1);
+		free(rest);
+	}
+}
+
 int shim_serve(const struct shim_flags *f)
 {
+	drop_serve_tunable();
 	/* Only 0-2 and the listener (3) are ours; anything else came from
 	 * whoever started containerd and must not leak into containers. */
 	close_range(4, ~0U, 0);
