@@ -1,9 +1,11 @@
-# NANOSHIM_STATIC: the programs users install (containerd-shim-nano-v2, nanoshimd, nanoctl)
-# linked statically, against glibc's libc.a and Debian's own archives (libprotobuf-c.a
-# from libprotobuf-c-dev, libyajl_s.a from libyajl-dev, libnl-3.a and libnl-route-3.a,
-# libcap-ng.a). Non-PIE, so nothing is relocated at start: the protobuf-c descriptors and
+# NANOSHIM_STATIC: the shim and nanoctl linked statically, against glibc's libc.a and
+# Debian's own archives (libprotobuf-c.a from libprotobuf-c-dev, libyajl_s.a from
+# libyajl-dev). Non-PIE, so nothing is relocated at start: the protobuf-c descriptors and
 # every other table of pointers stay clean pages of the file, shared by every shim,
 # instead of copies written into each one (bench/MEMORY.md has the measurements).
+# nanoshimd stays dynamic (libcap-ng's and libnl-3's objects reach getpwuid and
+# getaddrinfo), linked with their archives (libcap-ng.a, libnl-3.a, libnl-route-3.a)
+# like everything else in this build.
 #
 # None of these programs may call what static glibc can only do by loading a shared
 # object at run time (NSS: getpwnam, getaddrinfo, ...; dlopen, iconv_open): the link
