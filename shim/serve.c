@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -132,9 +133,29 @@ static void on_signal(struct loop_source *s, int fd, uint32_t events, void *ud)
 }
 
 static void after_iteration(void *ud);
+static void find_stack(void);
+
+/* SHIM_SERVE_TUNABLE (cli.h) off our GLIBC_TUNABLES again, as `start` added
+ * it: runc, loggers and everything else we start get containerd's. */
+static void drop_serve_tunable(void)
+{
+	const char *v = getenv("GLIBC_TUNABLES");
+	size_t n = v ? strlen(v) : 0, k = strlen(SHIM_SERVE_TUNABLE);
+	if (n < k || strcmp(v + n - k, SHIM_SERVE_TUNABLE) != 0)
+		return;
+	if (n == k) {
+		unsetenv("GLIBC_TUNABLES");
+	} else if (v[n - k - 1] == ':') {
+		char *rest = strndup(v, n - k - 1);
+		if (rest)
+			setenv("GLIBC_TUNABLES", rest, 1);
+		free(rest);
+	}
+}
 
 int shim_serve(const struct shim_flags *f)
 {
+	drop_serve_tunable();
 	/* Only 0-2 and the listener (3) are ours; anything else came from
 	 * whoever started containerd and must not leak into containers. */
 	close_range(4, ~0U, 0);
@@ -200,6 +221,7 @@ int shim_serve(const struct shim_flags *f)
 	if (socket_path[0] && stat(socket_path, &socket_st) < 0)
 		socket_path[0] = '\0'; /* not a file we could remove safely */
 	events_init(shim.loop, shim.ttrpc_address, f->ns);
+	find_stack();
 	struct loop_source *sig_src = loop_add_io(shim.loop, sfd, EPOLLIN, on_signal, NULL);
 	struct loop_source *srv_src =
 		loop_add_io(shim.loop, ttrpc_server_fd(shim.server), EPOLLIN, on_server, NULL);
@@ -234,6 +256,45 @@ static bool just_trimmed;
 
 static int64_t last_activity;
 
+/* The stack as well. A Create or an Exec runs 20 KiB deep and more (a rootfs
+ * mount, runc's argv, paths in buffers on the stack); those pages stay
+ * resident, dirty, for the rest of the shim's life, though the loop at rest
+ * needs a few hundred bytes below it. Below the trimming frame's page, less
+ * a page of margin (madvise's own frame), nothing is live (one thread, no signal handlers: signals come
+ * through the signalfd): those pages are dropped, and the next deep call gets
+ * zero pages again. Only within the [stack] mapping as read at start, so
+ * nothing else can ever be touched. */
+static uintptr_t stack_low;
+
+static void find_stack(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	char line[256];
+	bool at_start = true; /* a long line comes in pieces: parse only a line's first */
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		size_t n = strlen(line);
+		if (at_start && n > 0 && line[n - 1] == '\n' && strstr(line, " [stack]\n") &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+			stack_low = lo;
+			break;
+		}
+		at_start = n > 0 && line[n - 1] == '\n';
+	}
+	fclose(f);
+}
+
+static __attribute__((noinline)) void trim_stack(void)
+{
+	volatile char here;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t top = (((uintptr_t)&here) & ~(page - 1)) - page;
+	if (stack_low && top > stack_low)
+		madvise((void *)stack_low, top - stack_low, MADV_DONTNEED);
+}
+
 static void trim_heap(void *ud)
 {
 	trim_timer = NULL;
@@ -244,6 +305,7 @@ static void trim_heap(void *ud)
 		return;
 	}
 	malloc_trim(0);
+	trim_stack();
 }
 
 static void after_iteration(void *ud)

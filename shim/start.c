@@ -40,6 +40,46 @@ extern char **environ;
 static int start(const struct shim_flags *f, const struct shim_stdin *in);
 static int64_t entered_ns; /* timing.h */
 
+/* The serving shim's environment: ours, with SHIM_SERVE_TUNABLE added to
+ * GLIBC_TUNABLES (after any the caller set). NULL without memory; free the
+ * array and its last-but-one entry (the GLIBC_TUNABLES one) with serve_env_free(). */
+#define TUNABLES_ENV "GLIBC_TUNABLES"
+static char **serve_env(void)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	const char *old = getenv(TUNABLES_ENV);
+	char *t = NULL;
+	if (asprintf(&t, "%s=%s%s%s", TUNABLES_ENV, old ? old : "", old && old[0] ? ":" : "",
+		     SHIM_SERVE_TUNABLE) < 0) {
+		free(env);
+		return NULL;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], TUNABLES_ENV "=", sizeof(TUNABLES_ENV)) != 0)
+			env[k++] = environ[i];
+	env[k++] = t;
+	env[k] = NULL;
+	return env;
+}
+
+static void serve_env_free(char **env)
+{
+	if (!env)
+		return;
+	size_t n = 0;
+	while (env[n])
+		n++;
+	if (n > 0)
+		free(env[n - 1]);
+	free(env);
+}
+
 /* Moves pid into cgroup path cg as the Go shim does (cgroups.Load + Add): on a
  * cgroup2-only host the unified hierarchy; otherwise every mounted v1 hierarchy
  * in which cg exists (cpu, memory, devices, freezer, ... and name=systemd). */
@@ -314,7 +354,9 @@ static int start(const struct shim_flags *f, const struct shim_stdin *in)
 	posix_spawn_file_actions_adddup2(&fa, devnull, 2);
 	posix_spawn_file_actions_adddup2(&fa, lfd, 3);
 	pid_t pid;
-	rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, (char *const *)argv, environ);
+	char **env = serve_env();
+	rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, (char *const *)argv, env ? env : environ);
+	serve_env_free(env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(devnull);
