@@ -22,7 +22,9 @@
 # Create, before `start` (it serves in the bundle the restarted containerd removed) and
 # between Delete and Shutdown stay, and containerd, which keeps the reloaded ones, then
 # refuses a new task with such an id as existing; at random points whatever stays is
-# counted. The test ends those shims itself.
+# counted. The test ends those shims itself. Last, the rule on shims of ours started by
+# hand: gone at once when its bundle is removed, after 5 s without a task, held by a
+# connection that has sent nothing (up to 30 s).
 . "$(dirname "$0")/lib.sh"
 
 [ -x "$E2E_SHIMCALL" ] || fail "shimcall not built ($E2E_SHIMCALL)"
@@ -373,3 +375,72 @@ settle "random points" "$expected" "${rand_ids[@]}"
 end_leaked "${rand_ids[@]}"
 
 echo "# shims leaked in all: $leaked_total"
+
+# ---- the rule itself, on shims started by hand (ours only) --------------------------------
+# Four taskless shims, each `start`ed in a bundle of its own (sockets in a dir of this
+# run): A's bundle is removed at once; B hears nothing; C has a connection that sends
+# nothing (containerd between `start` and Create) for 8 s; D has one that sends Connect
+# and stays open (a containerd that reloaded it). hold.py times the connection. (The Go
+# shim has no such rule: the rounds above show what it leaves.)
+[ "$go_shim" = 0 ] || exit 0
+check "by hand: a taskless shim goes at once without its bundle, after 5 s with nothing, held by a silent connection"
+cat >"$E2E_TMP/hold.py" <<'PY'
+import socket, struct, sys, time
+path, secs, ask = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "connect"
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+t0 = time.monotonic()
+if ask:  # Request{service, method}: Connect with an empty ConnectRequest
+    body = b"\x0a\x17containerd.task.v2.Task\x12\x07Connect"
+    s.sendall(struct.pack(">IIBB", len(body), 1, 1, 0) + body)
+s.settimeout(secs)
+try:
+    while True:
+        if not s.recv(65536):
+            print("closed %d" % ((time.monotonic() - t0) * 1000)); break
+except socket.timeout:
+    print("held %d" % ((time.monotonic() - t0) * 1000))
+PY
+hand_start() { # NAME — starts a shim in bundle $E2E_TMP/hand/NAME; prints its pid
+	local b=$E2E_TMP/hand/$1
+	mkdir -p "$b"
+	echo '{"ociVersion":"1.0.2"}' >"$b/config.json"
+	(cd "$b" && NANOSHIM_SOCKET_DIR=$E2E_TMP/hand/s TTRPC_ADDRESS=$E2E_ADDR.ttrpc \
+		"$real_shim" -namespace "$E2E_NS" -address "$E2E_ADDR" -id "hand-$1" start </dev/null) >/dev/null
+	cat "$b/shim.pid"
+}
+hand_sock() { sed 's|^unix://||' "$E2E_TMP/hand/$1/address"; }
+t0=$(date +%s%N)
+declare -A hpid hsock
+for n in a b c d; do
+	hpid[$n]=$(hand_start "$n")
+	hsock[$n]=$(hand_sock "$n")
+done
+python3 "$E2E_TMP/hold.py" "${hsock[c]}" 8 silent >"$E2E_TMP/hold-c" &
+hold_c=$!
+python3 "$E2E_TMP/hold.py" "${hsock[d]}" 12 connect >"$E2E_TMP/hold-d" &
+hold_d=$!
+rm -rf "$E2E_TMP/hand/a"
+wait_for 2 "A (bundle removed) gone" test ! -e "/proc/${hpid[a]}"
+assert_eq "" "$(e2e_existing "${hsock[a]}")" "A's socket removed"
+while [ "$(ms_since "$t0")" -lt 3500 ]; do sleep 0.1; done
+for n in b c d; do
+	kill -0 "${hpid[$n]}" 2>/dev/null || fail "shim $n gone within $(ms_since "$t0") ms"
+done
+pass "B, C and D still there after $(ms_since "$t0") ms"
+wait_for 4 "B (nothing heard) gone" test ! -e "/proc/${hpid[b]}"
+wait "$hold_d" || true
+out=$(cat "$E2E_TMP/hold-d")
+assert_match "$out" '^closed [0-9]+$' "D's connection closed by the shim"
+if [ "${out#closed }" -lt 4000 ] || [ "${out#closed }" -ge 7000 ]; then
+	fail "D's connection closed after ${out#closed } ms, not about 5 s"
+fi
+pass "D (Connect, connection open) went after ${out#closed } ms"
+kill -0 "${hpid[c]}" 2>/dev/null || fail "C gone while its silent connection is open"
+pass "C still there after $(ms_since "$t0") ms, its connection open"
+wait "$hold_c" || true
+assert_eq "held" "$(cut -d' ' -f1 "$E2E_TMP/hold-c")" "C's connection held 8 s"
+wait_for 2 "C gone once its connection closed" test ! -e "/proc/${hpid[c]}"
+for n in b c d; do
+	assert_eq "" "$(e2e_existing "${hsock[$n]}")" "$n's socket removed"
+done
