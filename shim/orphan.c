@@ -2,6 +2,7 @@
  * why): the rule, and its watch on the loop — a timer armed only while the
  * shim has no task, so a shim with tasks pays nothing. */
 #include "orphan.h"
+#include "events.h"
 #include "log.h"
 #include "loop.h"
 #include "shim.h"
@@ -24,9 +25,12 @@ enum shim_orphan_verdict shim_orphan_decide(const struct shim_orphan_facts *f, i
 	/* a connection that has asked nothing yet: containerd between `start`
 	 * and Create (a reload asks Connect first) */
 	int64_t fresh_end = f->idle_since_ns + SHIM_ORPHAN_FRESH_CONN_MS * MS;
+	int64_t events_end = f->idle_since_ns + SHIM_ORPHAN_EVENTS_MS * MS;
 	int64_t grace_end = f->idle_since_ns + SHIM_ORPHAN_GRACE_MS * MS;
 	if (f->conns > 0 && !f->request_since_idle && f->now_ns < fresh_end)
 		recheck = fresh_end;
+	else if (f->events_pending && f->now_ns < events_end)
+		recheck = events_end; /* or sooner: the events may go any time */
 	else if (f->bundle_gone || f->now_ns >= grace_end)
 		v = SHIM_ORPHAN_EXIT;
 	else
@@ -96,6 +100,7 @@ bool shim_orphan_check(void)
 		.idle_since_ns = w.idle_since_ns,
 		.conns = ttrpc_server_conn_count(w.server),
 		.request_since_idle = w.last_request_ns >= w.idle_since_ns,
+		.events_pending = !events_idle(),
 		.bundle_gone = bundle_gone(),
 	};
 	int64_t recheck = 0;

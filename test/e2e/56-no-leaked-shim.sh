@@ -302,8 +302,15 @@ wait_for 10 "ctr task rm of $d_delete in runc delete" at "delete.$d_delete"
 kill -STOP "$E2E_CONTAINERD_PID"
 assert_eq OK "$(e2e_shim_reply "$(e2e_bundle "$d_before_shutdown")" delete id="$d_before_shutdown")" \
 	"Delete of $d_before_shutdown answered while containerd is stopped"
+t_deleted=$(date +%s%N)
 kill_containerd
 clear_faults
+# its TaskDelete cannot reach containerd: the taskless shim keeps it past the grace
+# (SHIM_ORPHAN_EVENTS_MS) for a containerd that comes back
+while [ "$(ms_since "$t_deleted")" -lt $(((GRACE_S + 2) * 1000)) ]; do sleep 0.2; done
+[ -n "$(shims_left "$d_before_shutdown")" ] ||
+	fail "the shim of $d_before_shutdown went with its TaskDelete undelivered"
+pass "the shim of $d_before_shutdown still there $(ms_since "$t_deleted") ms after its Delete, containerd down"
 e2e_containerd_start
 wait_bg
 
