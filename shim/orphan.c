@@ -25,12 +25,11 @@ enum shim_orphan_verdict shim_orphan_decide(const struct shim_orphan_facts *f, i
 	/* a connection that has asked nothing yet: containerd between `start`
 	 * and Create (a reload asks Connect first) */
 	int64_t fresh_end = f->idle_since_ns + SHIM_ORPHAN_FRESH_CONN_MS * MS;
-	int64_t events_end = f->idle_since_ns + SHIM_ORPHAN_EVENTS_MS * MS;
 	int64_t grace_end = f->idle_since_ns + SHIM_ORPHAN_GRACE_MS * MS;
 	if (f->conns > 0 && !f->request_since_idle && f->now_ns < fresh_end)
 		recheck = fresh_end;
-	else if (f->events_pending && f->now_ns < events_end)
-		recheck = events_end; /* or sooner: the events may go any time */
+	else if (f->events_pending)
+		recheck = f->now_ns + SHIM_ORPHAN_POLL_MS * MS; /* they may go any time */
 	else if (f->bundle_gone || f->now_ns >= grace_end)
 		v = SHIM_ORPHAN_EXIT;
 	else

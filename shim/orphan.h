@@ -19,10 +19,6 @@
  * connects as soon as `start` has printed the address and sends Create next,
  * however loaded it is; a reloading containerd sends Connect first. */
 #define SHIM_ORPHAN_FRESH_CONN_MS 30000
-/* How long a taskless shim keeps events it could not deliver yet (the
- * TaskDelete of the Delete that left it taskless, to a containerd that died
- * right after): a containerd back within this long still hears them. */
-#define SHIM_ORPHAN_EVENTS_MS 60000
 /* While waiting, how often the bundle is looked at: a bundle removed (a
  * restarted containerd cleaning up a shim it could not load) ends the wait. */
 #define SHIM_ORPHAN_POLL_MS 500
@@ -39,7 +35,9 @@ struct shim_orphan_facts {
 	int64_t idle_since_ns;	 /* since when it has had no task (serving began, or its last delete) */
 	unsigned conns;		 /* ttrpc connections open */
 	bool request_since_idle; /* a request came since idle_since_ns */
-	bool events_pending;	 /* events queued or in flight to containerd */
+	bool events_pending;	 /* events not delivered yet: it waits for them as
+				  * long as containerd is away (events.h), e.g. the
+				  * TaskDelete of a Delete whose containerd died */
 	bool bundle_gone;	 /* the bundle it was started in was removed */
 };
 

@@ -306,7 +306,7 @@ t_deleted=$(date +%s%N)
 kill_containerd
 clear_faults
 # its TaskDelete cannot reach containerd: the taskless shim keeps it past the grace
-# (SHIM_ORPHAN_EVENTS_MS) for a containerd that comes back
+# for a containerd that comes back
 while [ "$(ms_since "$t_deleted")" -lt $(((GRACE_S + 2) * 1000)) ]; do sleep 0.2; done
 [ -n "$(shims_left "$d_before_shutdown")" ] ||
 	fail "the shim of $d_before_shutdown went with its TaskDelete undelivered"
