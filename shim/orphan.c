@@ -1,6 +1,6 @@
-/* A taskless shim's wait for a Create or a Shutdown, bounded (orphan.h says
- * why): the rule, and its watch on the loop — a timer armed only while the
- * shim has no task, so a shim with tasks pays nothing. */
+/* A taskless shim's wait for a Create or a Shutdown (orphan.h says why): the
+ * rule, and its watch on the loop — a timer armed only while the shim has no
+ * task, so a shim with tasks pays nothing. */
 #include "orphan.h"
 #include "events.h"
 #include "log.h"

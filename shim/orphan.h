@@ -4,7 +4,14 @@
  * and a restarted containerd either reloads the taskless shim and keeps it for
  * good or forgets it. So a taskless shim that hears nothing that would give
  * it a task goes, as Shutdown would make it go. A shim with a task (running,
- * created or stopped, until its Delete) never goes on its own. */
+ * created or stopped, until its Delete) never goes on its own.
+ *
+ * In containerd 1.6's runtime/v2: TaskManager.Create (manager.go) runs
+ * `start`, connects, then sends Create; shimTask.delete (shim.go) sends Delete,
+ * then Shutdown; loadShims (shim_load.go) keeps every shim whose Connect
+ * answers, task or not, and removes, without a word to the shim, a bundle it
+ * cannot load; services/tasks lists only tasks whose State answers and
+ * refuses a new task under an id it still holds. */
 #pragma once
 
 #include <stdbool.h>
