@@ -6,6 +6,7 @@
 #include "crash.h"
 #include "events.h"
 #include "log.h"
+#include "orphan.h"
 #include "pio.h"
 #include "reaper.h"
 #include "shim.h"
@@ -46,18 +47,39 @@ static const ProtobufCServiceDescriptor task_v3_descriptor = {
 	.package = "containerd.task.v3",
 };
 
+/* Every Task method goes through here: a request, whatever it asks, tells a
+ * taskless shim that its peer is not a containerd about to Create
+ * (orphan.h); then the method's own handler. */
+static void noted(struct ttrpc_call *call, const ProtobufCMessage *req, void *ud)
+{
+	const ProtobufCServiceDescriptor *d = &containerd__task__v2__task__descriptor;
+	const char *name = ttrpc_call_method(call);
+	shim_orphan_note_request();
+	for (unsigned i = 0; i < d->n_methods; i++) {
+		if (strcmp(d->methods[i].name, name) == 0) {
+			shim_task_handlers[i](call, req, ud);
+			return;
+		}
+	}
+	ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED, "method %s", name);
+}
+
 /* The task service under both names containerd 1.6 to 2.x may call. */
 int shim_register_task_services(struct ttrpc_server *s)
 {
+	static ttrpc_handler_fn handlers[64];
 	static ProtobufCServiceDescriptor v3;
+	if (containerd__task__v2__task__descriptor.n_methods > 64)
+		return -E2BIG;
+	for (unsigned i = 0; i < containerd__task__v2__task__descriptor.n_methods; i++)
+		handlers[i] = shim_task_handlers[i] ? noted : NULL;
 	v3 = task_v3_descriptor;
 	v3.n_methods = containerd__task__v2__task__descriptor.n_methods;
 	v3.methods = containerd__task__v2__task__descriptor.methods;
 	v3.method_indices_by_name = containerd__task__v2__task__descriptor.method_indices_by_name;
-	int rc = ttrpc_server_register(s, &containerd__task__v2__task__descriptor,
-				       shim_task_handlers, NULL);
+	int rc = ttrpc_server_register(s, &containerd__task__v2__task__descriptor, handlers, NULL);
 	if (rc == 0)
-		rc = ttrpc_server_register(s, &v3, shim_task_handlers, NULL);
+		rc = ttrpc_server_register(s, &v3, handlers, NULL);
 	return rc;
 }
 
@@ -231,6 +253,9 @@ int shim_serve(const struct shim_flags *f)
 		log_error("init: reaper: %s", strerror(errno));
 		return 1;
 	}
+	/* taskless until a Create: gone if none comes (orphan.h) */
+	shim_orphan_init(shim.loop, shim.server);
+	shim_orphan_check(); /* arms its timer before the loop first waits */
 	while (!loop_quitting(shim.loop)) {
 		if (loop_iterate(shim.loop, -1) < 0 && errno != EINTR)
 			break;
@@ -241,6 +266,7 @@ int shim_serve(const struct shim_flags *f)
 	remove_socket();
 	ttrpc_server_free(shim.server);
 	shim_task_shutdown();
+	shim_orphan_free();
 	events_shutdown();
 	reaper_free(shim.reaper);
 	loop_free(shim.loop);
@@ -310,6 +336,8 @@ static void trim_heap(void *ud)
 
 static void after_iteration(void *ud)
 {
+	if (!shim.shutdown_requested && shim_orphan_check())
+		shim.shutdown_requested = true; /* as a Shutdown would */
 	if (shim.shutdown_requested)
 		maybe_exit(NULL);
 	if (just_trimmed) { /* the trim's own wake-up is not activity */
