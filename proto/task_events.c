@@ -19,12 +19,17 @@ static const ProtobufCMessageDescriptor *const events[] = {
 	&containerd__events__task_checkpointed__descriptor,
 };
 
+const char *containerd_type_name(const char *type_url)
+{
+	const char *slash = strrchr(type_url, '/');
+	return slash ? slash + 1 : type_url;
+}
+
 const ProtobufCMessageDescriptor *containerd_task_event(const char *type_url)
 {
 	if (!type_url)
 		return NULL;
-	const char *slash = strrchr(type_url, '/');
-	const char *name = slash ? slash + 1 : type_url;
+	const char *name = containerd_type_name(type_url);
 	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
 		if (strcmp(events[i]->name, name) == 0)
 			return events[i];

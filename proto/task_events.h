@@ -4,5 +4,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+/* The message name a type URL ends in ("types.containerd.io/x.Y" -> "x.Y"). */
+const char *containerd_type_name(const char *type_url);
 /* "containerd.events.TaskExit" or a type URL ending in it; NULL if no task event. */
 const ProtobufCMessageDescriptor *containerd_task_event(const char *type_url);

@@ -961,10 +961,8 @@ static const ProtobufCMessageDescriptor *known_any(const char *type_url)
 		&io__containerd__cgroups__v1__metrics__descriptor,
 		&io__containerd__cgroups__v2__metrics__descriptor,
 	};
-	const char *slash = strrchr(type_url, '/');
-	const char *name = slash ? slash + 1 : type_url;
 	for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++)
-		if (strcmp(metrics[i]->name, name) == 0)
+		if (strcmp(metrics[i]->name, containerd_type_name(type_url)) == 0)
 			return metrics[i];
 	return NULL;
 }
