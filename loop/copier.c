@@ -270,3 +270,11 @@ void copier_free(struct copier *c)
 	free(c->buf);
 	free(c);
 }
+
+void copier_export(const struct copier *c, struct copier_export *out)
+{
+	out->src = c->done ? -1 : c->src;
+	out->dst = c->done ? -1 : c->dst;
+	out->buffered = c->splice ? 0 : c->len - c->off;
+	out->finishing = c->finish_when_idle;
+}

@@ -8,6 +8,7 @@
 #include "loop.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct copier;
 typedef void (*copier_done_fn)(struct copier *c, void *userdata);
@@ -22,3 +23,12 @@ bool copier_done(const struct copier *c);
 /* Closes fds; NULL fine. */
 void copier_free(struct copier *c);
 int copier_src(const struct copier *c);
+/* What a copier holds, for handing its fds to another process (live
+ * upgrade): its fds (-1 once done), the bytes read and not yet written (a
+ * buffered copier between writes), and whether it ends once idle. */
+struct copier_export {
+	int src, dst;
+	size_t buffered;
+	bool finishing;
+};
+void copier_export(const struct copier *c, struct copier_export *out);

@@ -952,3 +952,95 @@ void pio_free(struct pio *p)
 	}
 	free(p);
 }
+
+/* ---- live upgrade: the fds of a started process's stdio ---- */
+
+static int copier_fds(const struct copier *c, int *src, int *dst, bool *finishing,
+		      const char **why)
+{
+	*src = *dst = -1;
+	if (!c)
+		return 0;
+	struct copier_export e;
+	copier_export(c, &e);
+	if (e.buffered) {
+		*why = "output held in a copy buffer";
+		return -EBUSY;
+	}
+	*src = e.src;
+	*dst = e.dst;
+	if (finishing)
+		*finishing = e.finishing;
+	return 0;
+}
+
+int pio_export(const struct pio *p, struct pio_export *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	if (p->logger > 0 || p->ready_s) {
+		*why = "a binary:// logger (not carried yet)";
+		return -EBUSY;
+	}
+	if (p->child[0] >= 0 || p->child[1] >= 0 || p->child[2] >= 0 || p->console_listen >= 0 ||
+	    p->out_src >= 0 || p->err_src >= 0 || p->in_src >= 0 || p->out_dst >= 0 ||
+	    p->err_dst >= 0) {
+		*why = "a process not started yet";
+		return -EBUSY;
+	}
+	if (p->drained_fn) {
+		*why = "output being drained";
+		return -EBUSY;
+	}
+	out->terminal = p->terminal;
+	out->console = p->console;
+	if (copier_fds(p->in, &out->in_src, &out->in_dst, &out->in_finishing, why) < 0 ||
+	    copier_fds(p->out, &out->out_src, &out->out_dst, NULL, why) < 0 ||
+	    copier_fds(p->err, &out->err_src, &out->err_dst, NULL, why) < 0)
+		return -EBUSY;
+	return 0;
+}
+
+static struct copier *import_copier(struct pio *p, int src, int dst, bool output)
+{
+	if (src < 0 || dst < 0) {
+		if (src >= 0)
+			close(src);
+		if (dst >= 0)
+			close(dst);
+		return NULL;
+	}
+	struct copier *c = copier_new(p->loop, src, dst, true, output ? on_out_done : NULL,
+				      output ? p : NULL);
+	if (!c) {
+		log_error("stdio after upgrade: %s", strerror(errno ? errno : ENOMEM));
+		close(src);
+		close(dst);
+	}
+	return c;
+}
+
+struct pio *pio_import(struct loop *l, struct reaper *r, const struct pio_export *in)
+{
+	struct pio *p = calloc(1, sizeof(*p));
+	if (!p) {
+		const int fds[] = {in->in_src, in->in_dst, in->out_src, in->out_dst,
+				   in->err_src, in->err_dst, in->console};
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return NULL;
+	}
+	p->loop = l;
+	p->reaper = r;
+	p->terminal = in->terminal;
+	p->child[0] = p->child[1] = p->child[2] = -1;
+	p->in_src = p->out_dst = p->err_dst = p->out_src = p->err_src = -1;
+	p->console_listen = p->ready_fd = -1;
+	p->console = in->console;
+	p->in = import_copier(p, in->in_src, in->in_dst, false);
+	if (p->in && in->in_finishing)
+		copier_finish_when_idle(p->in);
+	p->out = import_copier(p, in->out_src, in->out_dst, true);
+	p->err = import_copier(p, in->err_src, in->err_dst, true);
+	return p;
+}

@@ -54,3 +54,19 @@ void pio_free(struct pio *p);
  * before it exits, and kills what is left when it cannot wait longer. */
 bool pio_loggers_ending(void);
 void pio_kill_loggers(void);
+
+/* Live upgrade (upgrade.c): the fds behind a started process's stdio, each
+ * copier's source and destination (-1 when it has none or is done) and the
+ * pty master. The fds stay p's; the new process takes them with
+ * pio_import. */
+struct pio_export {
+	int in_src, in_dst, out_src, out_dst, err_src, err_dst, console;
+	bool in_finishing; /* CloseIO seen: stdin ends once idle */
+	bool terminal;
+};
+/* 0, or -EBUSY with *why set when p cannot move now: a binary:// logger, a
+ * process not yet started, output being drained, bytes held in a copier's
+ * buffer (a terminal's, briefly: retry). */
+int pio_export(const struct pio *p, struct pio_export *out, const char **why);
+/* Stdio rebuilt from exported fds, which it takes (closed on failure). */
+struct pio *pio_import(struct loop *l, struct reaper *r, const struct pio_export *in);
