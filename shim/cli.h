@@ -13,6 +13,8 @@ struct shim_flags {
 	const char *argv0;
 	const char *ns, *id, *address, *publish_binary, *bundle, *socket;
 	bool debug, version, crash_points, info;
+	bool upgrade_version; /* -upgrade-version: print the state version taken */
+	int resume_fd;	      /* -upgrade-resume FD: the new process of a live upgrade */
 	const char *action;
 };
 
