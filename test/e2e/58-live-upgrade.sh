@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Live upgrade of a running shim (shim/upgrade.h): ten containers of one sandbox
+# id (one shim) printing numbered lines to file:// logs, a detached exec, a Wait
+# in flight and a task that has exited; the shim re-execs itself as another
+# binary three times (`nanoctl shim upgrade`: a copy of the shim at another
+# path, back, the copy again) and once on SIGHUP: the same shim pid, the same
+# container pids, the new binary in /proc/<shim>/exe, containerd never loses
+# its connections (no "shim disconnected" in its log). A container SIGKILLed
+# while a slow wrapper delays the new binary: its exit is announced by it.
+# Refusals leave the shim serving: a binary that takes another state version,
+# a missing one. Afterwards exec, kill, the carried Wait and delete work, and
+# every line of output is in the logs once and in order. Our shim only: the Go
+# shim has no live upgrade.
+. "$(dirname "$0")/lib.sh"
+[ "$RUNTIME" = io.containerd.nano.v2 ] && [ "$SHIM_AS_RUNC" != 1 ] ||
+	e2e_skip "live upgrade is our shim's (the Go shim has none)"
+NANOCTL=${NANOCTL:-$E2E_CACHE_DIR/../../../manager/nanoctl/nanoctl}
+[ -x "$NANOCTL" ] || fail "nanoctl not built ($NANOCTL): cmake --build build --target nanoctl"
+NANOCTL=$(readlink -f "$NANOCTL")
+e2e_setup
+
+N=10
+pod=$(e2e_id lupod)
+ann=--annotation=io.kubernetes.cri.sandbox-id=$pod
+ids=()
+# numbered lines in bursts of 10 every 20 ms; on SIGTERM the last number, then exit 0
+prog='i=0; trap '\''echo "end $i"; exit 0'\'' TERM
+while :; do j=0; while [ $j -lt 10 ]; do i=$((i+1)); echo "line $i"; j=$((j+1)); done; usleep 20000; done'
+
+check "$N containers in one shim, output flowing to file:// logs"
+for k in $(seq 1 $N); do
+	id=$(e2e_id lu$k)
+	ids+=("$id")
+	e2e_run -d "$ann" "--log-uri=file://$E2E_TMP/$id.log" "$id" sh -c "$prog" </dev/null
+done
+shim=$(e2e_shim_pid "${ids[0]}")
+[ -n "$shim" ] || fail "no shim for ${ids[0]}"
+sock=$(cat "$(e2e_bundle "${ids[0]}")/address")
+sock=${sock#unix://}
+declare -A pids
+for id in "${ids[@]}"; do
+	assert_eq RUNNING "$(e2e_task_status "$id")" "$id running"
+	pids[$id]=$(e2e_task_pid "$id")
+	assert_eq "$shim" "$(awk '/^PPid:/{print $2}' "/proc/${pids[$id]}/status")" "parent of $id's init"
+done
+wait_for 5 "output in the last log" grep -q '^line 50$' "$E2E_TMP/${ids[N - 1]}.log"
+done_id=$(e2e_id ludone) # a task that has exited, not deleted, before the upgrades
+e2e_run -d --null-io "$ann" "$done_id" sh -c 'exit 3' </dev/null
+wait_for 10 "$done_id stopped" e2e_task_status_is "$done_id" STOPPED
+ctr task exec -d --exec-id bg "${ids[2]}" sleep 1000 </dev/null # an exec running through them
+exec_pid() { ctr task ps "${ids[2]}" | awk '/ExecID:bg[,}]/ { print $1 }'; }
+bg_pid=$(exec_pid)
+assert_match "$bg_pid" '^[0-9]+$' "the exec bg's pid"
+N_ALL=$((N + 1))
+# a Wait in flight through every upgrade (ctr's exec -d left one on bg too)
+wout=$E2E_TMP/wait.out
+"$NANOCTL" shim call -n "$E2E_NS" -t 60s "$sock" wait id="${ids[1]}" >"$wout" 2>&1 &
+waiter=$!
+orig=$(readlink -f "/proc/$shim/exe")
+assert_eq "$(readlink -f "$SHIM_BINARY")" "$orig" "the shim runs the binary under test"
+copy=$E2E_TMP/bin-b/containerd-shim-nano-v2
+mkdir -p "$(dirname "$copy")"
+cp "$orig" "$copy"
+
+# upgrade BINARY: one upgrade through nanoctl; checks pid, exe, containers
+upgrade_to() {
+	local bin=$1 out id
+	out=$("$NANOCTL" shim upgrade -t 20s "$sock" "$bin") || fail "upgrade to $bin: $out"
+	assert_contains "$out" "\"pid\": $shim" "upgrade reply: the same pid"
+	assert_contains "$out" "\"containers\": $N_ALL" "upgrade reply: $N_ALL containers carried"
+	ms=$(printf '%s\n' "$out" | sed -n 's/.*"duration_ns": "*\([0-9]*\)"*.*/\1/p')
+	pass "upgraded to $bin in $((ms / 1000)) us (exec to serving)"
+	assert_eq "$(readlink -f "$bin")" "$(readlink -f "/proc/$shim/exe")" "/proc/$shim/exe"
+	for id in "${ids[@]}"; do
+		[ "$(e2e_task_status "$id")" = RUNNING ] || fail "$id is $(e2e_task_status "$id") after the upgrade"
+		[ "$(e2e_task_pid "$id")" = "${pids[$id]}" ] || fail "$id's pid changed"
+	done
+	pass "all $N tasks RUNNING with their pids, through containerd"
+}
+
+check "upgrade three times in place: to a copy at another path, back, to the copy"
+for bin in "$copy" "$orig" "$copy"; do
+	before=$(wc -l <"$E2E_TMP/${ids[0]}.log")
+	upgrade_to "$bin"
+	wait_for 5 "output still flowing after the upgrade" \
+		test "$(wc -l <"$E2E_TMP/${ids[0]}.log")" -gt $((before + 20))
+done
+
+check "SIGHUP: the shim upgrades to the binary at its own path (replaced on disk)"
+cp "$orig" "$copy.new"
+mv "$copy.new" "$copy" # the running inode is now "(deleted)"
+kill -HUP "$shim"
+wait_for 5 "the shim runs the new file" \
+	sh -c "readlink /proc/$shim/exe | grep -qvx '.*(deleted)'"
+assert_eq "$copy" "$(readlink "/proc/$shim/exe")" "/proc/$shim/exe after SIGHUP"
+for id in "${ids[@]}"; do
+	[ "$(e2e_task_pid "$id")" = "${pids[$id]}" ] || fail "$id's pid changed"
+done
+pass "tasks untouched"
+
+check "a process that exits while the new binary starts: reaped and announced by it"
+# a wrapper that takes 0.5 s before it execs the shim: the window between the
+# old process's exec and the new one serving, made long enough to act in
+slow=$E2E_TMP/slow-shim
+printf '#!/usr/bin/perl\nselect(undef, undef, undef, 0.5) unless grep { $_ eq "-upgrade-version" } @ARGV;\nexec { "%s" } "%s", @ARGV or die "exec: $!";\n' "$orig" "$orig" >"$slow"
+chmod +x "$slow"
+victim=${ids[N - 1]}
+"$NANOCTL" shim upgrade -t 20s "$sock" "$slow" >"$E2E_TMP/slow.out" 2>&1 &
+up=$!
+wait_for 5 "the wrapper runs" sh -c "readlink /proc/$shim/exe | grep -q perl"
+kill -KILL "${pids[$victim]}"
+t0=$(date +%s%N)
+ctr task ls >/dev/null # containerd asks the shim, which is not serving yet: answered once it is
+pass "a call made meanwhile answered after $((($(date +%s%N) - t0) / 1000000)) ms"
+wait "$up" || fail "upgrade through the wrapper: $(cat "$E2E_TMP/slow.out")"
+assert_eq "$orig" "$(readlink -f "/proc/$shim/exe")" "/proc/$shim/exe after the wrapper"
+wait_for 5 "$victim stopped" e2e_task_status_is "$victim" STOPPED
+ids=("${ids[@]:0:N-1}") # no end line for it: checked apart below
+
+check "refused, the shim serving on: a binary that takes another state version"
+fake=$E2E_TMP/fake-shim
+printf '#!/bin/sh\n[ "$1" = -upgrade-version ] && echo 99 && exit 0\nexit 3\n' >"$fake"
+chmod +x "$fake"
+rc=0
+out=$("$NANOCTL" shim upgrade "$sock" "$fake" 2>&1) || rc=$?
+assert_eq 1 "$rc" "nanoctl shim upgrade status"
+assert_contains "$out" "FailedPrecondition" "refusal code"
+assert_contains "$out" "it takes state version 99, this shim hands over version 1" "refusal message"
+assert_eq "$orig" "$(readlink -f "/proc/$shim/exe")" "the shim still runs its binary"
+rc=0
+out=$("$NANOCTL" shim upgrade "$sock" /nonexistent/shim 2>&1) || rc=$?
+assert_eq 1 "$rc" "a missing binary: status"
+assert_contains "$out" "No such file or directory" "a missing binary: message"
+
+check "containerd never lost the shim through the upgrades"
+# (once the last task is deleted the shim exits and containerd logs each
+# connection's end: only what came before counts)
+wait_for 5 "the shim's last upgrade line in containerd's log" \
+	test "$(grep -c 'upgraded from' "$E2E_TMP/containerd.log")" -ge 5
+cp "$E2E_TMP/containerd.log" "$E2E_TMP/cd-upgrades.log"
+assert_eq 0 "$(grep -c 'shim disconnected' "$E2E_TMP/cd-upgrades.log" || true)" "'shim disconnected' in containerd's log"
+assert_eq 0 "$(grep -c 'cleaning up' "$E2E_TMP/cd-upgrades.log" || true)" "'cleaning up' in containerd's log"
+assert_eq 5 "$(grep -c 'upgraded from' "$E2E_TMP/cd-upgrades.log" || true)" "the shim's 'upgraded from' log lines"
+grep -o 'upgraded from .* waits' "$E2E_TMP/cd-upgrades.log" | sed 's/^/     /'
+
+check "exec, kill, wait and delete after the upgrades"
+assert_eq "$bg_pid" "$(exec_pid)" "the exec bg kept its pid"
+ctr task kill -s KILL --exec-id bg "${ids[2]}"
+wait_for 5 "exec bg gone" sh -c "! kill -0 $bg_pid 2>/dev/null"
+out=$(ctr task exec --exec-id ex1 "${ids[0]}" sh -c 'echo exec-out; exit 5' 2>&1) && rc=0 || rc=$?
+assert_eq exec-out "$out" "exec output"
+assert_eq 5 "$rc" "exec exit status"
+kill -0 "$waiter" 2>/dev/null || fail "the Wait ended early: $(cat "$wout")"
+for id in "${ids[@]}"; do
+	ctr task kill "$id" # SIGTERM: the trap prints the last number and exits 0
+done
+for id in "${ids[@]}"; do
+	wait_for 10 "$id stopped" e2e_task_status_is "$id" STOPPED
+done
+wait "$waiter" || fail "Wait on ${ids[1]}: $(cat "$wout")"
+assert_contains "$(cat "$wout")" '"exited_at"' "the Wait begun before the upgrades answered with the exit"
+for id in "${ids[@]}"; do
+	ctr task rm "$id" >/dev/null
+	ctr containers rm "$id"
+done
+out=$(ctr task rm "$victim" 2>&1)
+assert_contains "$out" "exit with non-zero exit code 137" "the task killed during the exec: its status"
+out=$(ctr task rm "$done_id" 2>&1)
+assert_contains "$out" "exit with non-zero exit code 3" "the task that had exited before: its status"
+ctr containers rm "$victim" "$done_id"
+wait_for 10 "the shim exited with its last container" sh -c "! kill -0 $shim 2>/dev/null"
+pass "shim $shim gone after the last delete"
+
+check "every line of output, once and in order"
+total=0
+for id in "${ids[@]}"; do
+	f=$E2E_TMP/$id.log
+	last=$(sed -n 's/^end \([0-9]*\)$/\1/p' "$f")
+	[ -n "$last" ] || fail "$id: no end line in its log"
+	got=$(grep -c '^line ' "$f")
+	[ "$got" = "$last" ] || fail "$id: $got lines, the last number is $last"
+	seq -f 'line %g' 1 "$last" | cmp -s - <(grep '^line ' "$f") ||
+		fail "$id: lines missing, repeated or out of order"
+	total=$((total + last))
+done
+f=$E2E_TMP/$victim.log
+last=$(grep -c '^line ' "$f")
+seq -f 'line %g' 1 "$last" | cmp -s - <(grep '^line ' "$f") || fail "$victim: lines missing, repeated or out of order"
+total=$((total + last))
+pass "$total numbered lines ($(cat "$E2E_TMP"/lu*.log | wc -c) bytes) in $N logs, none lost or repeated"
+
