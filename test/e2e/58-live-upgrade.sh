@@ -76,15 +76,35 @@ upgrade_to() {
 		[ "$(e2e_task_pid "$id")" = "${pids[$id]}" ] || fail "$id's pid changed"
 	done
 	pass "all $N tasks RUNNING with their pids, through containerd"
+	local fds
+	fds=$(ls "/proc/$shim/fd" | wc -l)
+	[ "$fds" -le "$fds0" ] || fail "the shim holds $fds fds, $fds0 before the first upgrade"
+	pass "the shim holds $fds fds ($fds0 before the first upgrade)"
 }
 
 check "upgrade three times in place: to a copy at another path, back, to the copy"
+# an exec on a terminal runs through them too (under script(1), as in 05-tty)
+exec 7< <(exec sleep 60 2>/dev/null)
+feeder=$!
+script -qec "ctr --address $E2E_ADDR --namespace $E2E_NS task exec --fifo-dir=$E2E_FIFO_DIR -t --exec-id tty ${ids[3]} sh -c 'i=0; while [ \$i -lt 60 ]; do i=\$((i+1)); echo tty-\$i; usleep 50000; done; exit 4'; echo rc=\$?" \
+	/dev/null <&7 >"$E2E_TMP/tty.out" 2>&1 &
+tty_job=$!
+wait_for 5 "the terminal exec's first line" grep -q tty-1 "$E2E_TMP/tty.out"
+fds0=$(ls "/proc/$shim/fd" | wc -l)
 for bin in "$copy" "$orig" "$copy"; do
 	before=$(wc -l <"$E2E_TMP/${ids[0]}.log")
 	upgrade_to "$bin"
 	wait_for 5 "output still flowing after the upgrade" \
 		test "$(wc -l <"$E2E_TMP/${ids[0]}.log")" -gt $((before + 20))
 done
+
+check "the terminal exec's output came through the upgrades, all of it"
+wait "$tty_job" || fail "script: $(cat "$E2E_TMP/tty.out")"
+exec 7<&-
+kill "$feeder" 2>/dev/null || true
+[ "$(seq -f 'tty-%g' 1 60; echo rc=4)" = "$(tr -d '\r' <"$E2E_TMP/tty.out")" ] ||
+	fail "terminal output: $(tr -d '\r' <"$E2E_TMP/tty.out" | tr '\n' ' ')"
+pass "60 lines on the terminal in order, then its exit status 4"
 
 check "SIGHUP: the shim upgrades to the binary at its own path (replaced on disk)"
 cp "$orig" "$copy.new"
