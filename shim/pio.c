@@ -979,7 +979,7 @@ int pio_export(const struct pio *p, struct pio_export *out, const char **why)
 	memset(out, 0, sizeof(*out));
 	if (p->logger > 0 || p->ready_s) {
 		*why = "a binary:// logger (not carried yet)";
-		return -EBUSY;
+		return -EOPNOTSUPP;
 	}
 	if (p->child[0] >= 0 || p->child[1] >= 0 || p->child[2] >= 0 || p->console_listen >= 0 ||
 	    p->out_src >= 0 || p->err_src >= 0 || p->in_src >= 0 || p->out_dst >= 0 ||

@@ -64,9 +64,10 @@ struct pio_export {
 	bool in_finishing; /* CloseIO seen: stdin ends once idle */
 	bool terminal;
 };
-/* 0, or -EBUSY with *why set when p cannot move now: a binary:// logger, a
- * process not yet started, output being drained, bytes held in a copier's
- * buffer (a terminal's, briefly: retry). */
+/* 0, or -EBUSY with *why set when p cannot move now (a process not yet
+ * started, output being drained, bytes held in a copier's buffer: a
+ * terminal's, while its reader is slow), -EOPNOTSUPP when it cannot move at
+ * all (a binary:// logger). */
 int pio_export(const struct pio *p, struct pio_export *out, const char **why);
 /* Stdio rebuilt from exported fds, which it takes (closed on failure). */
 struct pio *pio_import(struct loop *l, struct reaper *r, const struct pio_export *in);

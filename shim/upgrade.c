@@ -26,6 +26,10 @@
 extern char **environ;
 
 #define UPGRADE_CHECK_TIMEOUT_MS 5000 /* for `BINARY -upgrade-version` */
+/* How long requests are held back for what is in flight to end, looked at
+ * every UPGRADE_QUIESCE_POLL_MS, before the upgrade gives up. */
+#define UPGRADE_QUIESCE_MS 5000
+#define UPGRADE_QUIESCE_POLL_MS 2
 #define UPGRADE_STATE_MAX (64u << 20) /* bytes of state read back */
 #define UPGRADE_FDS_MAX 65536         /* fds handed over at most */
 
@@ -102,7 +106,9 @@ static int collect_process(const struct process *p, UpgradeProcess **out, struct
 		return busy(st, "%s: being created or started", name);
 	if (p->finalizing || (p->reaped && p->state != PROC_STOPPED))
 		return busy(st, "%s: its exit is being announced", name);
-	if (p->state != PROC_STOPPED && p->pid <= 0)
+	/* an exec created and not started has no stdio yet (Start makes it):
+	 * its definition is all there is, and the new process starts it */
+	if (p->state != PROC_STOPPED && p->pid <= 0 && (p->io || !p->exec_id))
 		return busy(st, "%s: created but not started", name);
 	UpgradeProcess *m = calloc(1, sizeof(*m));
 	if (!m)
@@ -127,8 +133,11 @@ static int collect_process(const struct process *p, UpgradeProcess **out, struct
 		return 0;
 	struct pio_export e;
 	const char *why = "";
-	if (pio_export(p->io, &e, &why) < 0)
-		return busy(st, "%s: %s", name, why);
+	int rc = pio_export(p->io, &e, &why);
+	if (rc < 0) {
+		ttrpc_status_set(st, TTRPC_FAILED_PRECONDITION, "%s: %s", name, why);
+		return rc;
+	}
 	m->io = calloc(1, sizeof(*m->io));
 	if (!m->io)
 		goto nomem;
@@ -194,8 +203,10 @@ int upgrade_state_collect(const struct ttrpc_call *except, UpgradeState *s, stru
 	nanoshim__shim__v1__upgrade_state__init(s);
 	s->version = UPGRADE_STATE_VERSION;
 	s->reply_fd = -1;
-	if (shim.shutdown_requested)
-		return busy(st, "the shim is shutting down");
+	if (shim.shutdown_requested) {
+		ttrpc_status_set(st, TTRPC_FAILED_PRECONDITION, "the shim is shutting down");
+		return -EOPNOTSUPP;
+	}
 	if (!events_idle())
 		return busy(st, "events are waiting for containerd");
 	if (pio_loggers_ending())
@@ -249,7 +260,9 @@ int upgrade_state_collect(const struct ttrpc_call *except, UpgradeState *s, stru
 	if (short_of_memory)
 		goto nomem;
 	if (s->n_listeners != 1) {
-		rc = busy(st, "the shim serves no single listening socket");
+		ttrpc_status_set(st, TTRPC_FAILED_PRECONDITION,
+		                 "the shim serves no single listening socket");
+		rc = -EOPNOTSUPP;
 		goto fail;
 	}
 	return 0;
@@ -384,22 +397,26 @@ static void set_cloexec(const struct fdset *f, bool on)
 }
 
 /* Collects the state, writes it and execs binary. Returns only on failure,
- * with st set and everything as it was. */
-static void upgrade_exec(const char *binary, struct ttrpc_call *call, struct ttrpc_status *st)
+ * with st set and everything as it was: -EBUSY while something is in
+ * motion, another -errno otherwise. */
+static int upgrade_exec(const char *binary, struct ttrpc_call *call, int64_t held_ns,
+                        struct ttrpc_status *st)
 {
 	UpgradeState s;
-	if (upgrade_state_collect(call, &s, st) < 0)
-		return;
+	int rc = upgrade_state_collect(call, &s, st);
+	if (rc < 0)
+		return rc;
 	struct fdset fds = {0};
 	int memfd = -1;
 	s.reply_fd = call ? ttrpc_call_conn_fd(call) : -1;
 	s.reply_stream_id = call ? ttrpc_call_stream_id(call) : 0;
 	s.started_ns = mono_ns();
+	s.held_ns = held_ns;
 	char self[PATH_MAX];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[sl > 0 ? sl : 0] = '\0';
 	s.old_binary = self;
-	int rc = state_fds(&s, &fds);
+	rc = state_fds(&s, &fds);
 	if (rc == 0) {
 		memfd =
 		    memfd_create("nanoshim-upgrade", 0); /* no CLOEXEC: the new process reads it */
@@ -438,6 +455,7 @@ out:
 		close(memfd);
 	free(fds.fds);
 	upgrade_state_release(&s);
+	return rc;
 }
 
 /* ---- the Upgrade call ---- */
@@ -447,6 +465,7 @@ struct upgrade_op {
 	char binary[PATH_MAX];
 	pid_t pid;
 	struct loop_timer *timer;
+	int64_t held_ns; /* when requests were held back, 0 before */
 };
 
 static struct upgrade_op *current; /* one upgrade at a time */
@@ -454,6 +473,8 @@ static struct upgrade_op *current; /* one upgrade at a time */
 static void op_end(struct upgrade_op *op, const struct ttrpc_status *st)
 {
 	loop_timer_cancel(op->timer);
+	if (op->held_ns)
+		ttrpc_server_hold(shim.server, false);
 	if (op->call)
 		ttrpc_call_fail_status(op->call, st);
 	log_warn("upgrade to %s refused: %s", op->binary, st->message);
@@ -466,6 +487,36 @@ static void check_timeout(void *ud)
 	struct upgrade_op *op = ud;
 	op->timer = NULL;
 	kill(op->pid, SIGKILL); /* not reaped yet: still the check's pid */
+}
+
+/* Requests held back: exec as soon as nothing is in motion. */
+static void try_exec(void *ud)
+{
+	struct upgrade_op *op = ud;
+	struct ttrpc_status st;
+	op->timer = NULL;
+	if (op->call && ttrpc_call_cancelled(op->call)) {
+		ttrpc_status_set(&st, TTRPC_DEADLINE_EXCEEDED, "upgrade to %s: cancelled",
+		                 op->binary);
+		op_end(op, &st);
+		return;
+	}
+	int rc = upgrade_exec(op->binary, op->call, op->held_ns, &st); /* only on failure */
+	int64_t waited_ms = (mono_ns() - op->held_ns) / 1000000;
+	if (rc == -EBUSY && waited_ms < UPGRADE_QUIESCE_MS) {
+		op->timer = loop_add_timer_ms(shim.loop, UPGRADE_QUIESCE_POLL_MS, try_exec, op);
+		if (op->timer)
+			return;
+	}
+	char msg[sizeof(st.message)];
+	snprintf(msg, sizeof(msg), "%s", st.message);
+	if (rc == -EBUSY)
+		ttrpc_status_set(&st, TTRPC_FAILED_PRECONDITION,
+		                 "upgrade to %s: still busy after %lld ms: %s (retry)", op->binary,
+		                 (long long)waited_ms, msg);
+	else
+		ttrpc_status_set(&st, st.code, "upgrade to %s: %s", op->binary, msg);
+	op_end(op, &st);
 }
 
 /* The new binary said which state version it takes. */
@@ -494,10 +545,11 @@ static void check_done(pid_t pid, int status, const char *out, size_t outlen, co
 		ttrpc_status_set(&st, TTRPC_DEADLINE_EXCEEDED, "upgrade to %s: cancelled",
 		                 op->binary);
 	} else {
-		upgrade_exec(op->binary, op->call, &st); /* returns only on failure */
-		char msg[sizeof(st.message)];
-		snprintf(msg, sizeof(msg), "%s", st.message);
-		ttrpc_status_set(&st, st.code, "upgrade to %s: %s", op->binary, msg);
+		/* no new request from here: what is in flight ends, then the exec */
+		op->held_ns = mono_ns();
+		ttrpc_server_hold(shim.server, true);
+		try_exec(op);
+		return;
 	}
 	op_end(op, &st);
 }
@@ -525,16 +577,17 @@ static void upgrade_start(struct ttrpc_call *call, const char *binary)
 		                 bad == EACCES ? "not an executable file" : strerror(bad));
 		goto fail;
 	}
-	/* refuse at once what would be refused after the check */
+	/* refuse at once what no waiting can change */
 	Nanoshim__Shim__V1__UpgradeState s;
-	if (upgrade_state_collect(call, &s, &st) < 0) {
+	int rc = upgrade_state_collect(call, &s, &st);
+	if (rc < 0 && rc != -EBUSY) {
 		char msg[sizeof(st.message)];
 		snprintf(msg, sizeof(msg), "%s", st.message);
-		ttrpc_status_set(&st, st.code, "upgrade to %s: %s (retry once it is done)", binary,
-		                 msg);
+		ttrpc_status_set(&st, st.code, "upgrade to %s: %s", binary, msg);
 		goto fail;
 	}
-	upgrade_state_release(&s);
+	if (rc == 0)
+		upgrade_state_release(&s);
 	struct upgrade_op *op = calloc(1, sizeof(*op));
 	if (!op) {
 		ttrpc_status_set(&st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -751,14 +804,18 @@ int upgrade_resume_finish(void)
 		}
 	}
 	int64_t took = mono_ns() - s->started_ns;
-	log_info("upgraded from %s in %.3f ms: %zu containers, %zu connections, %zu waits",
-	         s->old_binary, (double)took / 1e6, s->n_containers, s->n_conns, replayed);
+	int64_t held = s->held_ns ? s->started_ns - s->held_ns : 0;
+	log_info("upgraded from %s in %.3f ms (after %.3f ms for calls in flight): %zu "
+	         "containers, %zu connections, %zu waits",
+	         s->old_binary, (double)took / 1e6, (double)held / 1e6, s->n_containers, s->n_conns,
+	         replayed);
 	if (s->reply_fd >= 0) {
 		Nanoshim__Shim__V1__UpgradeResponse r = NANOSHIM__SHIM__V1__UPGRADE_RESPONSE__INIT;
 		r.pid = (uint32_t)getpid();
 		r.binary = self;
 		r.state_version = UPGRADE_STATE_VERSION;
 		r.duration_ns = (uint64_t)took;
+		r.quiesce_ns = (uint64_t)held;
 		r.containers = (uint32_t)s->n_containers;
 		r.connections = (uint32_t)s->n_conns;
 		int rc =

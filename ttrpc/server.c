@@ -90,6 +90,7 @@ struct ttrpc_server {
 	struct ttrpc_call *streams; /* calls open for client Data: what Data frames look up */
 	enum ttrpc_peer_check peer_check;
 	bool shutting_down;
+	bool held; /* ttrpc_server_hold: listeners out of epoll, connections not read */
 	bool in_dispatch;
 	struct ttrpc_call *in_handler; /* the call whose handler runs now */
 	bool in_handler_freed;
@@ -262,6 +263,10 @@ int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
 		return rc;
 	}
 	sc->srv = s;
+	if (s->held) {
+		sc->c.held = true;
+		ttrpc_conn_update(&sc->c);
+	}
 	sc->next = s->conns;
 	if (s->conns)
 		s->conns->prev = sc;
@@ -295,6 +300,8 @@ static int listener_poll(struct ttrpc_server *s, struct listener *l)
  * lowers *next. */
 static void resume_listeners(struct ttrpc_server *s, int64_t now, int64_t *next)
 {
+	if (s->held)
+		return; /* their back-off ends with the hold */
 	for (struct listener *l = s->listeners; l; l = l->next) {
 		if (!l->paused_until)
 			continue;
@@ -901,6 +908,31 @@ int ttrpc_server_run(struct ttrpc_server *s, int timeout_ms)
 }
 
 /* ---- handing over to another process ---- */
+
+void ttrpc_server_hold(struct ttrpc_server *s, bool hold)
+{
+	if (s->held == hold)
+		return;
+	s->held = hold;
+	for (struct listener *l = s->listeners; l; l = l->next) {
+		if (l->paused_until)
+			continue; /* out of epoll already, back in once its back-off ends */
+		if (hold)
+			epoll_ctl(s->poller.epfd, EPOLL_CTL_DEL, l->fd, NULL);
+		else
+			listener_poll(s, l);
+	}
+	if (!hold)
+		for (struct listener *l = s->listeners; l; l = l->next)
+			if (l->paused_until && l->paused_until <= ttrpc_now_ns() &&
+			    listener_poll(s, l) == 0)
+				l->paused_until = 0;
+	for (struct sconn *sc = s->conns; sc; sc = sc->next) {
+		sc->c.held = hold;
+		if (!sc->dead && ttrpc_conn_update(&sc->c) < 0)
+			sc->dead = true;
+	}
+}
 
 int ttrpc_call_conn_fd(const struct ttrpc_call *call)
 {

@@ -72,6 +72,12 @@ bool ttrpc_server_drained(const struct ttrpc_server *s);
 int ttrpc_server_run(struct ttrpc_server *s, int timeout_ms);
 unsigned ttrpc_server_conn_count(const struct ttrpc_server *s);
 
+/* While held, the server accepts no connection and reads no request (they
+ * wait in the backlog and the socket buffers); calls in flight go on, their
+ * replies are written, deadlines and cancellations run. For letting what is
+ * in flight end before the server is handed over; releasing reads on. */
+void ttrpc_server_hold(struct ttrpc_server *s, bool hold);
+
 /* Handing a server to another process across execve(2) (the shim's live
  * upgrade): its listening and connected fds, each connection with the bytes
  * of a frame it has read in part. Nothing is closed or changed: the caller

@@ -64,7 +64,7 @@ cp "$orig" "$copy"
 
 # upgrade BINARY: one upgrade through nanoctl; checks pid, exe, containers
 upgrade_to() {
-	local bin=$1 out id
+	local bin=$1 id
 	out=$("$NANOCTL" shim upgrade -t 20s "$sock" "$bin") || fail "upgrade to $bin: $out"
 	assert_contains "$out" "\"pid\": $shim" "upgrade reply: the same pid"
 	assert_contains "$out" "\"containers\": $N_ALL" "upgrade reply: $N_ALL containers carried"
@@ -96,6 +96,20 @@ for bin in "$copy" "$orig" "$copy"; do
 	upgrade_to "$bin"
 	wait_for 5 "output still flowing after the upgrade" \
 		test "$(wc -l <"$E2E_TMP/${ids[0]}.log")" -gt $((before + 20))
+done
+
+check "execs in flight when the upgrade comes: requests held back, then all served"
+for k in 1 2 3 4 5; do
+	ctr task exec --exec-id "c$k" "${ids[4]}" sh -c "usleep 100000; echo c$k" >"$E2E_TMP/c$k.out" 2>&1 &
+	eval "cjob$k=\$!"
+done
+sleep 0.05
+upgrade_to "$copy" # to the binary it runs: an upgrade to itself
+ms=$(printf '%s\n' "$out" | sed -n 's/.*"quiesce_ns": "*\([0-9]*\)"*.*/\1/p')
+pass "requests held back $((${ms:-0} / 1000)) us for the calls in flight"
+for k in 1 2 3 4 5; do
+	eval "wait \$cjob$k" || fail "exec c$k: $(cat "$E2E_TMP/c$k.out")"
+	assert_eq "c$k" "$(cat "$E2E_TMP/c$k.out")" "exec c$k begun before the upgrade"
 done
 
 check "the terminal exec's output came through the upgrades, all of it"
@@ -156,11 +170,11 @@ check "containerd never lost the shim through the upgrades"
 # (once the last task is deleted the shim exits and containerd logs each
 # connection's end: only what came before counts)
 wait_for 5 "the shim's last upgrade line in containerd's log" \
-	test "$(grep -c 'upgraded from' "$E2E_TMP/containerd.log")" -ge 5
+	test "$(grep -c 'upgraded from' "$E2E_TMP/containerd.log")" -ge 6
 cp "$E2E_TMP/containerd.log" "$E2E_TMP/cd-upgrades.log"
 assert_eq 0 "$(grep -c 'shim disconnected' "$E2E_TMP/cd-upgrades.log" || true)" "'shim disconnected' in containerd's log"
 assert_eq 0 "$(grep -c 'cleaning up' "$E2E_TMP/cd-upgrades.log" || true)" "'cleaning up' in containerd's log"
-assert_eq 5 "$(grep -c 'upgraded from' "$E2E_TMP/cd-upgrades.log" || true)" "the shim's 'upgraded from' log lines"
+assert_eq 6 "$(grep -c 'upgraded from' "$E2E_TMP/cd-upgrades.log" || true)" "the shim's 'upgraded from' log lines"
 grep -o 'upgraded from .* waits' "$E2E_TMP/cd-upgrades.log" | sed 's/^/     /'
 
 check "exec, kill, wait and delete after the upgrades"

@@ -276,6 +276,28 @@ Test(server, handover_keeps_connection_partial_frame_and_parked_call)
 	close(sv[0]);
 }
 
+Test(server, held_reads_nothing_until_released)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct ttrpc_server *s = bench_server();
+	cr_assert_eq(ttrpc_server_add_conn(s, sv[1]), 0);
+	ttrpc_server_hold(s, true);
+	Ttrpc__Bench__V1__EchoPayload ep = TTRPC__BENCH__V1__ECHO_PAYLOAD__INIT;
+	send_request(sv[0], 1, "Echo", &ep.base, 0, 0);
+	pump(s);
+	struct ttrpc_export ex;
+	struct ttrpc_status st;
+	cr_assert_eq(ttrpc_server_export(s, NULL, &ex, &st), 0, "nothing read: nothing in flight");
+	cr_assert_eq(ex.conns[0].n_partial, 0);
+	ttrpc_export_free(&ex);
+	ttrpc_server_hold(s, false);
+	pump(s);
+	cr_assert_eq(read_response(sv[0]), 1, "read and answered once released");
+	ttrpc_server_free(s);
+	close(sv[0]);
+}
+
 /* ---- the state ---- */
 
 typedef Nanoshim__Shim__V1__UpgradeState UpgradeState;
@@ -481,13 +503,19 @@ Test(collect, idle_shim_is_handed_over)
 	close(fd);
 }
 
-static void assert_refused(const char *want)
+static void assert_refused_rc(int rc, const char *want)
 {
 	UpgradeState s;
 	struct ttrpc_status st;
-	cr_assert_eq(upgrade_state_collect(NULL, &s, &st), -EBUSY);
+	cr_assert_eq(upgrade_state_collect(NULL, &s, &st), rc);
 	cr_assert_eq(st.code, TTRPC_FAILED_PRECONDITION);
 	cr_assert_str_eq(st.message, want);
+}
+
+/* in motion: the upgrade waits for it to end */
+static void assert_refused(const char *want)
+{
+	assert_refused_rc(-EBUSY, want);
 }
 
 Test(collect, runtime_call_in_flight_is_refused)
@@ -509,7 +537,7 @@ Test(collect, exit_being_announced_is_refused)
 	assert_refused("web: its exit is being announced");
 }
 
-Test(collect, exec_not_started_is_refused)
+Test(collect, exec_not_started_is_carried)
 {
 	struct container *c = plant("web", PROC_RUNNING, 4242);
 	struct process *e = calloc(1, sizeof(*e));
@@ -517,14 +545,34 @@ Test(collect, exec_not_started_is_refused)
 	e->exec_id = strdup("e1");
 	e->state = PROC_CREATED;
 	e->pidfd = -1;
+	e->stdin_path = e->stdout_path = e->stderr_path = "";
+	e->spec = "{\"args\":[\"true\"]}";
+	e->spec_len = strlen(e->spec);
 	c->execs = e;
-	assert_refused("e1: created but not started");
+	UpgradeState s;
+	struct ttrpc_status st;
+	cr_assert_eq(upgrade_state_collect(NULL, &s, &st), 0, "%s", st.message);
+	cr_assert_eq(s.containers[0]->n_execs, 1);
+	const Nanoshim__Shim__V1__UpgradeProcess *m = s.containers[0]->execs[0];
+	cr_assert_str_eq(m->exec_id, "e1");
+	cr_assert_eq(m->state, PROC_CREATED);
+	cr_assert_eq(m->pid, 0);
+	cr_assert_null(m->io);
+	cr_assert_eq(m->spec.len, e->spec_len);
+	upgrade_state_release(&s);
+	e->spec = NULL;
+}
+
+Test(collect, init_without_pid_is_refused)
+{
+	plant("web", PROC_CREATED, 0);
+	assert_refused("web: created but not started");
 }
 
 Test(collect, shutdown_is_refused)
 {
 	plant("web", PROC_RUNNING, 4242);
 	shim.shutdown_requested = true;
-	assert_refused("the shim is shutting down");
+	assert_refused_rc(-EOPNOTSUPP, "the shim is shutting down");
 	shim.shutdown_requested = false;
 }
