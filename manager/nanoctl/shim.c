@@ -734,9 +734,10 @@ static const char upgrade_usage[] =
     "  -t, --timeout DURATION  give up waiting after this long (default 30s)\n"
     "  -h, --help     this text\n"
     "\n"
-    "Refused, the shim serving on unchanged, while a runtime call, a Wait or another\n"
-    "call is in flight, an exit is being announced or events wait for containerd\n"
-    "(retry), or when BINARY cannot take the shim's state (its -upgrade-version).\n"
+    "The shim holds new requests back until what is in flight (runtime calls, an exit\n"
+    "being announced, events for containerd) has ended; a Wait in flight is carried.\n"
+    "Refused, the shim serving on unchanged, when that takes more than 5 s (retry),\n"
+    "or when BINARY cannot take the shim's state (its -upgrade-version).\n"
     "Exit status: 0 upgraded; 1 refused (the reason on stderr).\n";
 
 static int cmd_upgrade(int argc, char **argv, const struct nanoctl_global *g)
