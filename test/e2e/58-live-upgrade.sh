@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Live upgrade of a running shim (shim/upgrade.h): ten containers of one sandbox
-# id (one shim) printing numbered lines to file:// logs, a detached exec, a Wait
-# in flight and a task that has exited; the shim re-execs itself as another
-# binary three times (`nanoctl shim upgrade`: a copy of the shim at another
-# path, back, the copy again) and once on SIGHUP: the same shim pid, the same
-# container pids, the new binary in /proc/<shim>/exe, containerd never loses
-# its connections (no "shim disconnected" in its log). A container SIGKILLed
-# while a slow wrapper delays the new binary: its exit is announced by it.
-# Refusals leave the shim serving: a binary that takes another state version,
-# a missing one. Afterwards exec, kill, the carried Wait and delete work, and
-# every line of output is in the logs once and in order. Our shim only: the Go
-# shim has no live upgrade.
+# id (one shim) printing numbered lines to file:// logs, a detached exec, a
+# terminal exec, a Wait in flight, a task that has exited and one waiting to be
+# OOM-killed; the shim re-execs itself as another binary (`nanoctl shim
+# upgrade`: a copy of the shim at another path, back, the copy again, itself
+# with execs in flight) and on SIGHUP: the same shim pid, the same container
+# pids, the new binary in /proc/<shim>/exe, containerd never loses its
+# connections (no "shim disconnected" in its log). A container SIGKILLed while a
+# slow wrapper delays the new binary: its exit is announced by it, once. The OOM
+# kill afterwards is reported. Refusals leave the shim serving: a binary that
+# takes another state version, a missing one. Afterwards exec, kill, the
+# carried Wait and delete work, and every line of output is in the logs once
+# and in order. Our shim only: the Go shim has no live upgrade.
 . "$(dirname "$0")/lib.sh"
 [ "$RUNTIME" = io.containerd.nano.v2 ] && [ "$SHIM_AS_RUNC" != 1 ] ||
 	e2e_skip "live upgrade is our shim's (the Go shim has none)"
@@ -18,6 +19,7 @@ NANOCTL=${NANOCTL:-$E2E_CACHE_DIR/../../../manager/nanoctl/nanoctl}
 [ -x "$NANOCTL" ] || fail "nanoctl not built ($NANOCTL): cmake --build build --target nanoctl"
 NANOCTL=$(readlink -f "$NANOCTL")
 e2e_setup
+e2e_events_start "$E2E_TMP/events"
 
 N=10
 pod=$(e2e_id lupod)
@@ -51,7 +53,12 @@ ctr task exec -d --exec-id bg "${ids[2]}" sleep 1000 </dev/null # an exec runnin
 exec_pid() { ctr task ps "${ids[2]}" | awk '/ExecID:bg[,}]/ { print $1 }'; }
 bg_pid=$(exec_pid)
 assert_match "$bg_pid" '^[0-9]+$' "the exec bg's pid"
-N_ALL=$((N + 1))
+oom_id=$(e2e_id luoom) # OOM-killed after the upgrades: the new binary watches it
+rm -f "$E2E_ROOTFS/tmp/go"
+e2e_run -d --null-io "$ann" --memory-limit=16777216 "$oom_id" \
+	sh -c 'while [ ! -e /tmp/go ]; do sleep 0.05; done; exec tail /dev/zero' </dev/null
+e2e_cgroup_noswap "$(e2e_task_pid "$oom_id")"
+N_ALL=$((N + 2))
 # a Wait in flight through every upgrade (ctr's exec -d left one on bg too)
 wout=$E2E_TMP/wait.out
 "$NANOCTL" shim call -n "$E2E_NS" -t 60s "$sock" wait id="${ids[1]}" >"$wout" 2>&1 &
@@ -150,6 +157,15 @@ wait "$up" || fail "upgrade through the wrapper: $(cat "$E2E_TMP/slow.out")"
 assert_eq "$orig" "$(readlink -f "/proc/$shim/exe")" "/proc/$shim/exe after the wrapper"
 wait_for 5 "$victim stopped" e2e_task_status_is "$victim" STOPPED
 ids=("${ids[@]:0:N-1}") # no end line for it: checked apart below
+wait_for 10 "/tasks/exit of $victim" e2e_event_seen "$victim" /tasks/exit '"exit_status":137'
+assert_eq 1 "$(e2e_event_lines "$victim" /tasks/exit | wc -l)" "/tasks/exit events of $victim"
+
+check "an OOM kill after the upgrades: the new binary's OOM watch reports it"
+touch "$E2E_ROOTFS/tmp/go"
+wait_for 20 "$oom_id OOM-killed" e2e_task_status_is "$oom_id" STOPPED
+wait_for 10 "/tasks/oom of $oom_id" e2e_event_seen "$oom_id" /tasks/oom
+wait_for 10 "/tasks/exit of $oom_id" e2e_event_seen "$oom_id" /tasks/exit '"exit_status":137'
+
 
 check "refused, the shim serving on: a binary that takes another state version"
 fake=$E2E_TMP/fake-shim
@@ -201,7 +217,8 @@ out=$(ctr task rm "$victim" 2>&1)
 assert_contains "$out" "exit with non-zero exit code 137" "the task killed during the exec: its status"
 out=$(ctr task rm "$done_id" 2>&1)
 assert_contains "$out" "exit with non-zero exit code 3" "the task that had exited before: its status"
-ctr containers rm "$victim" "$done_id"
+ctr task rm "$oom_id" >/dev/null 2>&1 || true
+ctr containers rm "$victim" "$done_id" "$oom_id"
 wait_for 10 "the shim exited with its last container" sh -c "! kill -0 $shim 2>/dev/null"
 pass "shim $shim gone after the last delete"
 
@@ -221,5 +238,14 @@ f=$E2E_TMP/$victim.log
 last=$(grep -c '^line ' "$f")
 seq -f 'line %g' 1 "$last" | cmp -s - <(grep '^line ' "$f") || fail "$victim: lines missing, repeated or out of order"
 total=$((total + last))
+init_exits() { e2e_event_lines "$1" /tasks/exit | grep -cF "\"id\":\"$1\""; }
+exec_exits() { e2e_event_lines "$1" /tasks/exit | grep -cvF "\"id\":\"$1\""; }
+for id in "${ids[@]}" "$victim" "$done_id" "$oom_id"; do
+	[ "$(init_exits "$id")" = 1 ] || fail "$id: $(init_exits "$id") /tasks/exit events for its init"
+done
+[ "$(exec_exits "${ids[0]}")/$(exec_exits "${ids[2]}")/$(exec_exits "${ids[3]}")/$(exec_exits "${ids[4]}")" = 1/1/1/5 ] ||
+	fail "exec exits: ex1, bg, tty, c1..c5: $(exec_exits "${ids[0]}")/$(exec_exits "${ids[2]}")/$(exec_exits "${ids[3]}")/$(exec_exits "${ids[4]}")"
+e2e_events_stop
+pass "one /tasks/exit per process"
 pass "$total numbered lines ($(cat "$E2E_TMP"/lu*.log | wc -c) bytes) in $N logs, none lost or repeated"
 
