@@ -977,9 +977,9 @@ static int copier_fds(const struct copier *c, int *src, int *dst, bool *finishin
 int pio_export(const struct pio *p, struct pio_export *out, const char **why)
 {
 	memset(out, 0, sizeof(*out));
-	if (p->logger > 0 || p->ready_s) {
-		*why = "a binary:// logger (not carried yet)";
-		return -EOPNOTSUPP;
+	if (p->ready_s) {
+		*why = "its binary:// logger is not ready yet";
+		return -EBUSY;
 	}
 	if (p->child[0] >= 0 || p->child[1] >= 0 || p->child[2] >= 0 || p->console_listen >= 0 ||
 	    p->out_src >= 0 || p->err_src >= 0 || p->in_src >= 0 || p->out_dst >= 0 ||
@@ -993,6 +993,7 @@ int pio_export(const struct pio *p, struct pio_export *out, const char **why)
 	}
 	out->terminal = p->terminal;
 	out->console = p->console;
+	out->logger = p->logger;
 	if (copier_fds(p->in, &out->in_src, &out->in_dst, &out->in_finishing, why) < 0 ||
 	    copier_fds(p->out, &out->out_src, &out->out_dst, NULL, why) < 0 ||
 	    copier_fds(p->err, &out->err_src, &out->err_dst, NULL, why) < 0)
@@ -1042,5 +1043,19 @@ struct pio *pio_import(struct loop *l, struct reaper *r, const struct pio_export
 		copier_finish_when_idle(p->in);
 	p->out = import_copier(p, in->out_src, in->out_dst, true);
 	p->err = import_copier(p, in->err_src, in->err_dst, true);
+	if (in->logger > 0) {
+		/* our child, unreaped until now: the pid is still the logger's; if it
+		 * exited meanwhile the new reaper has its exit */
+		bool exited;
+		int status;
+		struct timespec when;
+		int fd = reaper_claim(r, in->logger, 0, &exited, &status, &when);
+		if (fd >= 0 || fd == -ENOSYS) {
+			if (fd >= 0)
+				close(fd);
+			p->logger = in->logger;
+			reaper_watch(r, p->logger, on_logger_gone, p);
+		}
+	}
 	return p;
 }

@@ -63,11 +63,11 @@ struct pio_export {
 	int in_src, in_dst, out_src, out_dst, err_src, err_dst, console;
 	bool in_finishing; /* CloseIO seen: stdin ends once idle */
 	bool terminal;
+	pid_t logger; /* a binary:// logger still running (it reads the pipes itself), or 0 */
 };
-/* 0, or -EBUSY with *why set when p cannot move now (a process not yet
- * started, output being drained, bytes held in a copier's buffer: a
- * terminal's, while its reader is slow), -EOPNOTSUPP when it cannot move at
- * all (a binary:// logger). */
+/* 0, or -EBUSY with *why set when p cannot move now: a process not yet
+ * started, a logger not ready yet, output being drained, bytes held in a
+ * copier's buffer (a terminal's, while its reader is slow). */
 int pio_export(const struct pio *p, struct pio_export *out, const char **why);
 /* Stdio rebuilt from exported fds, which it takes (closed on failure). */
 struct pio *pio_import(struct loop *l, struct reaper *r, const struct pio_export *in);

@@ -151,6 +151,7 @@ static int collect_process(const struct process *p, UpgradeProcess **out, struct
 	m->io->console = e.console;
 	m->io->in_finishing = e.in_finishing;
 	m->io->terminal = e.terminal;
+	m->io->logger = e.logger;
 	return 0;
 nomem:
 	ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -708,7 +709,8 @@ static void resume_process(struct process *p, struct container *c, const Upgrade
 		                       .err_dst = io->err_dst,
 		                       .console = io->console,
 		                       .in_finishing = io->in_finishing,
-		                       .terminal = io->terminal};
+		                       .terminal = io->terminal,
+		                       .logger = io->logger};
 		p->io = pio_import(shim.loop, shim.reaper, &e);
 	}
 }

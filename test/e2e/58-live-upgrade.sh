@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Live upgrade of a running shim (shim/upgrade.h): ten containers of one sandbox
 # id (one shim) printing numbered lines to file:// logs, a detached exec, a
-# terminal exec, a Wait in flight, a task that has exited and one waiting to be
-# OOM-killed; the shim re-execs itself as another binary (`nanoctl shim
+# terminal exec, a binary:// logger, a Wait in flight, a task that has exited
+# and one waiting to be OOM-killed; the shim re-execs itself as another binary (`nanoctl shim
 # upgrade`: a copy of the shim at another path, back, the copy again, itself
 # with execs in flight) and on SIGHUP: the same shim pid, the same container
 # pids, the new binary in /proc/<shim>/exe, containerd never loses its
@@ -58,7 +58,25 @@ rm -f "$E2E_ROOTFS/tmp/go"
 e2e_run -d --null-io "$ann" --memory-limit=16777216 "$oom_id" \
 	sh -c 'while [ ! -e /tmp/go ]; do sleep 0.05; done; exec tail /dev/zero' </dev/null
 e2e_cgroup_noswap "$(e2e_task_pid "$oom_id")"
-N_ALL=$((N + 2))
+# a task whose output goes to a binary:// logger (our child, carried too)
+logger=$E2E_TMP/logger.sh
+cat >"$logger" <<'LOGGER'
+#!/bin/sh
+# copies fd 3 into DIR/out; after EOF it stays until SIGTERM: only the shim ends it
+exec 5>&-
+cat <&3 >"$2/out" &
+exec 3<&- 4<&-
+wait
+while :; do sleep 1; done
+LOGGER
+chmod +x "$logger"
+log_id=$(e2e_id lulog)
+mkdir -p "$E2E_TMP/ldir"
+e2e_run -d "$ann" "--log-uri=binary://$logger?dir=$E2E_TMP/ldir" "$log_id" sh -c "$prog" </dev/null
+wait_for 5 "the logger's output" grep -q '^line 50$' "$E2E_TMP/ldir/out"
+logger_pid=$(pgrep -f "$logger dir $E2E_TMP/ldir" | head -n 1)
+assert_eq "$shim" "$(awk '/^PPid:/{print $2}' "/proc/$logger_pid/status")" "the logger is the shim's child"
+N_ALL=$((N + 3))
 # a Wait in flight through every upgrade (ctr's exec -d left one on bg too)
 wout=$E2E_TMP/wait.out
 "$NANOCTL" shim call -n "$E2E_NS" -t 60s "$sock" wait id="${ids[1]}" >"$wout" 2>&1 &
@@ -193,6 +211,21 @@ assert_eq 0 "$(grep -c 'cleaning up' "$E2E_TMP/cd-upgrades.log" || true)" "'clea
 assert_eq 6 "$(grep -c 'upgraded from' "$E2E_TMP/cd-upgrades.log" || true)" "the shim's 'upgraded from' log lines"
 grep -o 'upgraded from .* waits' "$E2E_TMP/cd-upgrades.log" | sed 's/^/     /'
 
+check "the binary:// logger through the upgrades: the same process, stopped on delete"
+kill -0 "$logger_pid" 2>/dev/null || fail "logger $logger_pid gone"
+assert_eq "$shim" "$(awk '/^PPid:/{print $2}' "/proc/$logger_pid/status")" "the logger's parent"
+ctr task kill "$log_id"
+wait_for 10 "$log_id stopped" e2e_task_status_is "$log_id" STOPPED
+ctr task rm "$log_id" >/dev/null
+ctr containers rm "$log_id"
+wait_for 15 "the logger stopped by the new binary after the delete" sh -c "! kill -0 $logger_pid 2>/dev/null"
+f=$E2E_TMP/ldir/out
+last=$(sed -n 's/^end \([0-9]*\)$/\1/p' "$f")
+[ -n "$last" ] && seq -f 'line %g' 1 "$last" | cmp -s - <(grep '^line ' "$f") ||
+	fail "$log_id: the logger's output has lines missing, repeated or out of order"
+pass "$last lines through the logger, in order"
+logger_lines=$last
+
 check "exec, kill, wait and delete after the upgrades"
 assert_eq "$bg_pid" "$(exec_pid)" "the exec bg kept its pid"
 ctr task kill -s KILL --exec-id bg "${ids[2]}"
@@ -240,12 +273,13 @@ seq -f 'line %g' 1 "$last" | cmp -s - <(grep '^line ' "$f") || fail "$victim: li
 total=$((total + last))
 init_exits() { e2e_event_lines "$1" /tasks/exit | grep -cF "\"id\":\"$1\""; }
 exec_exits() { e2e_event_lines "$1" /tasks/exit | grep -cvF "\"id\":\"$1\""; }
-for id in "${ids[@]}" "$victim" "$done_id" "$oom_id"; do
+for id in "${ids[@]}" "$victim" "$done_id" "$oom_id" "$log_id"; do
 	[ "$(init_exits "$id")" = 1 ] || fail "$id: $(init_exits "$id") /tasks/exit events for its init"
 done
 [ "$(exec_exits "${ids[0]}")/$(exec_exits "${ids[2]}")/$(exec_exits "${ids[3]}")/$(exec_exits "${ids[4]}")" = 1/1/1/5 ] ||
 	fail "exec exits: ex1, bg, tty, c1..c5: $(exec_exits "${ids[0]}")/$(exec_exits "${ids[2]}")/$(exec_exits "${ids[3]}")/$(exec_exits "${ids[4]}")"
 e2e_events_stop
 pass "one /tasks/exit per process"
-pass "$total numbered lines ($(cat "$E2E_TMP"/lu*.log | wc -c) bytes) in $N logs, none lost or repeated"
+total=$((total + logger_lines))
+pass "$total numbered lines ($(cat "$E2E_TMP"/lu*.log | wc -c) bytes) in $N logs and the logger's, none lost or repeated"
 
