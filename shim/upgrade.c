@@ -28,7 +28,7 @@ extern char **environ;
 #define UPGRADE_CHECK_TIMEOUT_MS 5000 /* for `BINARY -upgrade-version` */
 /* How long requests are held back for what is in flight to end, looked at
  * every UPGRADE_QUIESCE_POLL_MS, before the upgrade gives up. */
-#define UPGRADE_QUIESCE_MS 5000
+#define UPGRADE_QUIESCE_MS 10000 /* a Forward's own timeout is 5 s */
 #define UPGRADE_QUIESCE_POLL_MS 2
 #define UPGRADE_STATE_MAX (64u << 20) /* bytes of state read back */
 #define UPGRADE_FDS_MAX 65536         /* fds handed over at most */
@@ -86,6 +86,9 @@ void upgrade_state_release(UpgradeState *s)
 		free(c);
 	}
 	free(s->containers);
+	for (size_t i = 0; i < s->n_events; i++)
+		free(s->events[i]);
+	free(s->events);
 	nanoshim__shim__v1__upgrade_state__init(s);
 }
 
@@ -199,6 +202,24 @@ nomem:
 	return -ENOMEM;
 }
 
+static int collect_event(const struct events_item *it, void *ud)
+{
+	UpgradeState *s = ud;
+	Nanoshim__Shim__V1__UpgradeEvent *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	nanoshim__shim__v1__upgrade_event__init(m);
+	m->topic = (char *)it->topic;
+	m->type_url = (char *)it->type_url;
+	m->value.data = (uint8_t *)it->value;
+	m->value.len = it->len;
+	m->oom_id = str(it->oom_id);
+	m->ts_sec = it->ts.tv_sec;
+	m->ts_nsec = (int32_t)it->ts.tv_nsec;
+	s->events[s->n_events++] = m;
+	return 0;
+}
+
 int upgrade_state_collect(const struct ttrpc_call *except, UpgradeState *s, struct ttrpc_status *st)
 {
 	nanoshim__shim__v1__upgrade_state__init(s);
@@ -208,8 +229,8 @@ int upgrade_state_collect(const struct ttrpc_call *except, UpgradeState *s, stru
 		ttrpc_status_set(st, TTRPC_FAILED_PRECONDITION, "the shim is shutting down");
 		return -EOPNOTSUPP;
 	}
-	if (!events_idle())
-		return busy(st, "events are waiting for containerd");
+	if (events_in_flight())
+		return busy(st, "an event is being delivered to containerd");
 	if (pio_loggers_ending())
 		return busy(st, "a binary:// logger is still exiting");
 	size_t n = 0;
@@ -223,6 +244,11 @@ int upgrade_state_collect(const struct ttrpc_call *except, UpgradeState *s, stru
 		rc = collect_container(c, &s->containers[s->n_containers++], st);
 	if (rc < 0)
 		goto fail;
+	s->events = calloc(events_queued() + 1, sizeof(*s->events));
+	if (!s->events)
+		goto nomem;
+	if (events_each(collect_event, s) < 0)
+		goto nomem;
 	struct ttrpc_export ex;
 	rc = ttrpc_server_export(shim.server, except, &ex, st);
 	if (rc < 0)
@@ -770,6 +796,16 @@ int upgrade_resume_finish(void)
 	if (!resumed)
 		return -EINVAL;
 	UpgradeState *s = resumed;
+	/* the events the old process had not delivered go first, in order */
+	for (size_t i = 0; i < s->n_events; i++) {
+		const Nanoshim__Shim__V1__UpgradeEvent *m = s->events[i];
+		struct events_item it = {.topic = m->topic, .type_url = m->type_url,
+		                         .value = m->value.data, .len = m->value.len,
+		                         .oom_id = m->oom_id,
+		                         .ts = {.tv_sec = m->ts_sec, .tv_nsec = m->ts_nsec}};
+		if (events_requeue(&it) < 0)
+			log_error("upgrade: event %s: out of memory: it is lost", m->topic);
+	}
 	/* in reverse: container_add prepends, the list keeps its order */
 	for (size_t i = s->n_containers; i-- > 0;) {
 		struct container *c = resume_container(s->containers[i]);
@@ -808,9 +844,9 @@ int upgrade_resume_finish(void)
 	int64_t took = mono_ns() - s->started_ns;
 	int64_t held = s->held_ns ? s->started_ns - s->held_ns : 0;
 	log_info("upgraded from %s in %.3f ms (after %.3f ms for calls in flight): %zu "
-	         "containers, %zu connections, %zu waits",
+	         "containers, %zu connections, %zu waits, %zu events",
 	         s->old_binary, (double)took / 1e6, (double)held / 1e6, s->n_containers, s->n_conns,
-	         replayed);
+	         replayed, s->n_events);
 	if (s->reply_fd >= 0) {
 		Nanoshim__Shim__V1__UpgradeResponse r = NANOSHIM__SHIM__V1__UPGRADE_RESPONSE__INIT;
 		r.pid = (uint32_t)getpid();

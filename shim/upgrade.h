@@ -4,14 +4,15 @@
  * checks that the new binary takes its state version (`BINARY
  * -upgrade-version`), holds new requests back until nothing is in motion (no
  * runtime call, no call in flight but this one and parked Waits, which the new
- * process runs again; no exit being announced, no event queued, no reply half
- * written), writes its state into a memfd (UpgradeState,
+ * process runs again; no exit being announced, no event being delivered, no
+ * reply half written), writes its state into a memfd (UpgradeState,
  * proto/nanoshim/shim/v1/upgrade.proto) and execs BINARY -upgrade-resume FD,
  * same pid: the listener, the connections (with any frame read in part), the
  * containers' stdio pipes, files, FIFOs and pty masters stay open across the
  * exec. The new process rebuilds its loop from the state, re-claims every
  * process (an exit during the exec is reaped then and announced as usual),
- * runs the carried Waits and answers the Upgrade call itself. Anything
+ * requeues the undelivered events, runs the carried Waits and answers the
+ * Upgrade call itself. Anything
  * refused leaves the old process serving as before. */
 #pragma once
 

@@ -735,8 +735,9 @@ static const char upgrade_usage[] =
     "  -h, --help     this text\n"
     "\n"
     "The shim holds new requests back until what is in flight (runtime calls, an exit\n"
-    "being announced, events for containerd) has ended; a Wait in flight is carried.\n"
-    "Refused, the shim serving on unchanged, when that takes more than 5 s (retry),\n"
+    "being announced, an event being delivered) has ended; Waits and queued events\n"
+    "are carried. Refused, the shim serving on unchanged, when that takes more than\n"
+    "10 s (retry),\n"
     "or when BINARY cannot take the shim's state (its -upgrade-version).\n"
     "Exit status: 0 upgraded; 1 refused (the reason on stderr).\n";
 

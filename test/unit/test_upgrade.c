@@ -4,16 +4,20 @@
  * server); the state encoded and decoded through a memfd, its version
  * checked; and what the shim refuses to hand over. */
 #include "envelope.h"
+#include "events.h"
+#include "loop.h"
 #include "process.h"
 #include "shim.h"
 #include "upgrade.h"
 
+#include "containerd/events/task.pb-c.h"
 #include "ttrpc/bench.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -575,4 +579,75 @@ Test(collect, shutdown_is_refused)
 	shim.shutdown_requested = true;
 	assert_refused_rc(-EOPNOTSUPP, "the shim is shutting down");
 	shim.shutdown_requested = false;
+}
+
+/* ---- undelivered events ---- */
+
+static int collect_item(const struct events_item *it, void *ud)
+{
+	char *buf = ud;
+	size_t n = strlen(buf);
+	snprintf(buf + n, 512 - n, "%s%s@%lld", n ? " " : "", it->topic, (long long)it->ts.tv_sec);
+	return 0;
+}
+
+Test(collect, undelivered_events_are_handed_over_in_order)
+{
+	struct loop *l = loop_new();
+	events_init(l, "/nonexistent/containerd.sock.ttrpc", "ns1"); /* nothing delivers */
+	Containerd__Events__TaskExit ex = CONTAINERD__EVENTS__TASK_EXIT__INIT;
+	ex.container_id = ex.id = "web";
+	ex.exit_status = 7;
+	Containerd__Events__TaskOOM oom = CONTAINERD__EVENTS__TASK_OOM__INIT;
+	oom.container_id = "db";
+	Containerd__Events__TaskDelete del = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+	del.container_id = "web";
+	cr_assert_eq(events_publish("/tasks/exit", &ex.base), 0);
+	cr_assert_eq(events_publish("/tasks/oom", &oom.base), 0);
+	cr_assert_eq(events_publish("/tasks/delete", &del.base), 0);
+	plant("web", PROC_STOPPED, 4242);
+	UpgradeState s;
+	struct ttrpc_status st;
+	cr_assert_eq(upgrade_state_collect(NULL, &s, &st), 0, "%s", st.message);
+	cr_assert_eq(s.n_events, 3);
+	cr_assert_str_eq(s.events[0]->topic, "/tasks/exit");
+	cr_assert_str_eq(s.events[1]->oom_id, "db");
+	cr_assert_str_eq(s.events[2]->type_url, "containerd.events.TaskDelete");
+	int fd = memfd();
+	cr_assert_eq(upgrade_state_write(fd, &s), 0);
+	upgrade_state_release(&s);
+	events_shutdown();
+
+	/* the new process */
+	events_init(l, "/nonexistent/containerd.sock.ttrpc", "ns1");
+	UpgradeState *r;
+	uint32_t v;
+	cr_assert_eq(upgrade_state_read(fd, &r, &v), 0);
+	for (size_t i = 0; i < r->n_events; i++) {
+		const Nanoshim__Shim__V1__UpgradeEvent *m = r->events[i];
+		struct events_item it = {.topic = m->topic, .type_url = m->type_url,
+		                         .value = m->value.data, .len = m->value.len,
+		                         .oom_id = m->oom_id,
+		                         .ts = {.tv_sec = m->ts_sec, .tv_nsec = m->ts_nsec}};
+		cr_assert_eq(events_requeue(&it), 0);
+	}
+	cr_assert_eq(events_queued(), 3);
+	char got[512] = "", want[512];
+	snprintf(want, sizeof(want), "/tasks/exit@%lld /tasks/oom@%lld /tasks/delete@%lld",
+	         (long long)r->events[0]->ts_sec, (long long)r->events[1]->ts_sec,
+	         (long long)r->events[2]->ts_sec);
+	events_each(collect_item, got);
+	cr_assert_str_eq(got, want);
+	/* the requeued OOM still coalesces a repeat */
+	cr_assert_eq(events_publish("/tasks/oom", &oom.base), 0);
+	cr_assert_eq(events_queued(), 3);
+	Containerd__Events__TaskExit *back = containerd__events__task_exit__unpack(
+	    NULL, r->events[0]->value.len, r->events[0]->value.data);
+	cr_assert_not_null(back);
+	cr_assert_eq(back->exit_status, 7);
+	containerd__events__task_exit__free_unpacked(back, NULL);
+	nanoshim__shim__v1__upgrade_state__free_unpacked(r, NULL);
+	close(fd);
+	events_shutdown();
+	loop_free(l);
 }
