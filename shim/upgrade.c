@@ -854,6 +854,7 @@ int upgrade_resume_finish(void)
 		r.state_version = UPGRADE_STATE_VERSION;
 		r.duration_ns = (uint64_t)took;
 		r.quiesce_ns = (uint64_t)held;
+		r.events = (uint32_t)s->n_events;
 		r.containers = (uint32_t)s->n_containers;
 		r.connections = (uint32_t)s->n_conns;
 		int rc =
