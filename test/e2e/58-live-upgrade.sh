@@ -211,7 +211,7 @@ cp "$E2E_TMP/containerd.log" "$E2E_TMP/cd-upgrades.log"
 assert_eq 0 "$(grep -c 'shim disconnected' "$E2E_TMP/cd-upgrades.log" || true)" "'shim disconnected' in containerd's log"
 assert_eq 0 "$(grep -c 'cleaning up' "$E2E_TMP/cd-upgrades.log" || true)" "'cleaning up' in containerd's log"
 assert_eq 6 "$(grep -c 'upgraded from' "$E2E_TMP/cd-upgrades.log" || true)" "the shim's 'upgraded from' log lines"
-grep -o 'upgraded from .* waits' "$E2E_TMP/cd-upgrades.log" | sed 's/^/     /'
+grep -o 'upgraded from .* events' "$E2E_TMP/cd-upgrades.log" | sed 's/^/     /'
 
 check "the binary:// logger through the upgrades: the same process, stopped on delete"
 kill -0 "$logger_pid" 2>/dev/null || fail "logger $logger_pid gone"
