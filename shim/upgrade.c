@@ -815,16 +815,18 @@ int upgrade_resume_finish(void)
 		}
 		container_add(c);
 	}
+	/* OOM watches first: an init found dead below has its OOM read before
+	 * its exit is announced */
+	for (size_t i = 0; i < s->n_containers; i++) {
+		struct container *c = container_find(s->containers[i]->id);
+		if (c && s->containers[i]->oom_watched && c->init.state != PROC_STOPPED)
+			oom_watch_start(c);
+	}
 	for (struct container *c = shim.containers; c; c = c->next) {
 		for (struct process *p = c->execs; p; p = p->next)
 			resume_track(p);
 		resume_track(&c->init);
 	}
-	size_t i = 0;
-	for (struct container *c = shim.containers; c; c = c->next, i++)
-		if (i < s->n_containers && s->containers[i]->oom_watched &&
-		    c->init.state != PROC_STOPPED)
-			oom_watch_start(c);
 	char self[PATH_MAX];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[sl > 0 ? sl : 0] = '\0';
