@@ -15,6 +15,7 @@ struct shim_flags {
 	bool debug, version, crash_points, info;
 	bool upgrade_version; /* -upgrade-version: print the state version taken */
 	int resume_fd;	      /* -upgrade-resume FD: the new process of a live upgrade */
+	bool upgrade_fallback; /* -upgrade-fallback: the state came back from the new binary */
 	const char *action;
 };
 

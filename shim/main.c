@@ -54,12 +54,15 @@ static int parse_flags(int argc, char **argv, struct shim_flags *f)
 		name[n] = '\0';
 		if (strcmp(name, "debug") == 0 || strcmp(name, "v") == 0 ||
 		    strcmp(name, "version") == 0 || strcmp(name, "crash-points") == 0 ||
-		    strcmp(name, "info") == 0 || strcmp(name, "upgrade-version") == 0) {
+		    strcmp(name, "info") == 0 || strcmp(name, "upgrade-version") == 0 ||
+		    strcmp(name, "upgrade-fallback") == 0) {
 			bool on = !eq || strcmp(eq + 1, "true") == 0 || strcmp(eq + 1, "1") == 0;
 			if (name[0] == 'd')
 				f->debug = on;
 			else if (name[0] == 'c')
 				f->crash_points = on;
+			else if (strcmp(name, "upgrade-fallback") == 0)
+				f->upgrade_fallback = on;
 			else if (name[0] == 'u')
 				f->upgrade_version = on;
 			else if (name[0] == 'i')

@@ -193,7 +193,9 @@ int shim_serve(const struct shim_flags *f)
 		snprintf(socket_path, sizeof(socket_path), "%s",
 			 strncmp(f->socket, "unix://", 7) == 0 ? f->socket + 7 : f->socket);
 	} else {
-		int lfd = f->resume_fd >= 0 ? upgrade_resume_begin(f->resume_fd, shim.server) : 3;
+		int lfd = f->resume_fd >= 0 ? upgrade_resume_begin(f->resume_fd, shim.server,
+								      f->upgrade_fallback)
+					 : 3;
 		struct sockaddr_un sa;
 		socklen_t sl = sizeof(sa);
 		if (lfd >= 0 && getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0 && sa.sun_path[0])

@@ -324,10 +324,10 @@ int upgrade_state_write(int fd, const UpgradeState *s)
 	return lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
 }
 
-int upgrade_state_read(int fd, UpgradeState **out, uint32_t *version)
+/* The state in fd, whatever its version. */
+static int read_state(int fd, UpgradeState **out)
 {
 	*out = NULL;
-	*version = 0;
 	struct stat sb;
 	if (fstat(fd, &sb) < 0)
 		return -errno;
@@ -348,16 +348,23 @@ int upgrade_state_read(int fd, UpgradeState **out, uint32_t *version)
 		}
 		off += (size_t)r;
 	}
-	UpgradeState *s = nanoshim__shim__v1__upgrade_state__unpack(NULL, n, buf);
+	*out = nanoshim__shim__v1__upgrade_state__unpack(NULL, n, buf);
 	free(buf);
-	if (!s)
-		return -EBADMSG;
-	*version = s->version;
-	if (s->version != UPGRADE_STATE_VERSION) {
-		nanoshim__shim__v1__upgrade_state__free_unpacked(s, NULL);
+	return *out ? 0 : -EBADMSG;
+}
+
+int upgrade_state_read(int fd, UpgradeState **out, uint32_t *version)
+{
+	*version = 0;
+	int rc = read_state(fd, out);
+	if (rc < 0)
+		return rc;
+	*version = (*out)->version;
+	if ((*out)->version != UPGRADE_STATE_VERSION) {
+		nanoshim__shim__v1__upgrade_state__free_unpacked(*out, NULL);
+		*out = NULL;
 		return -EPROTO;
 	}
-	*out = s;
 	return 0;
 }
 
@@ -423,6 +430,32 @@ static void set_cloexec(const struct fdset *f, bool on)
 		(void)fcntl(f->fds[i], F_SETFD, on ? FD_CLOEXEC : 0);
 }
 
+#define UPGRADE_ARGV_MAX 16
+
+/* binary's command line to resume from the state in fd (fdarg: room for
+ * the number): the serving shim's own flags, and -upgrade-fallback when the
+ * state goes back to the binary that wrote it. */
+static void resume_argv(const char *binary, int fd, bool fallback, char fdarg[16],
+                        const char *argv[UPGRADE_ARGV_MAX])
+{
+	snprintf(fdarg, 16, "%d", fd);
+	size_t n = 0;
+	argv[n++] = binary;
+	argv[n++] = "-namespace";
+	argv[n++] = shim.ns;
+	argv[n++] = "-id";
+	argv[n++] = shim.id;
+	argv[n++] = "-address";
+	argv[n++] = shim.address;
+	if (shim.debug)
+		argv[n++] = "-debug";
+	argv[n++] = "-upgrade-resume";
+	argv[n++] = fdarg;
+	if (fallback)
+		argv[n++] = "-upgrade-fallback";
+	argv[n] = NULL;
+}
+
 /* Collects the state, writes it and execs binary. Returns only on failure,
  * with st set and everything as it was: -EBUSY while something is in
  * motion, another -errno otherwise. */
@@ -439,6 +472,7 @@ static int upgrade_exec(const char *binary, struct ttrpc_call *call, int64_t hel
 	s.reply_stream_id = call ? ttrpc_call_stream_id(call) : 0;
 	s.started_ns = mono_ns();
 	s.held_ns = held_ns;
+	s.new_binary = (char *)binary;
 	char self[PATH_MAX];
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[sl > 0 ? sl : 0] = '\0';
@@ -455,21 +489,8 @@ static int upgrade_exec(const char *binary, struct ttrpc_call *call, int64_t hel
 		goto out;
 	}
 	char fdarg[16];
-	snprintf(fdarg, sizeof(fdarg), "%d", memfd);
-	const char *argv[16];
-	size_t n = 0;
-	argv[n++] = binary;
-	argv[n++] = "-namespace";
-	argv[n++] = shim.ns;
-	argv[n++] = "-id";
-	argv[n++] = shim.id;
-	argv[n++] = "-address";
-	argv[n++] = shim.address;
-	if (shim.debug)
-		argv[n++] = "-debug";
-	argv[n++] = "-upgrade-resume";
-	argv[n++] = fdarg;
-	argv[n] = NULL;
+	const char *argv[UPGRADE_ARGV_MAX];
+	resume_argv(binary, memfd, false, fdarg, argv);
 	log_info("upgrade: %zu containers, %zu connections, %zu fds: exec %s", s.n_containers,
 	         s.n_conns, fds.n, binary);
 	set_cloexec(&fds, false);
@@ -676,14 +697,48 @@ int upgrade_register(struct ttrpc_server *s)
 
 static UpgradeState *resumed; /* from upgrade_resume_begin to _finish */
 
-int upgrade_resume_begin(int fd, struct ttrpc_server *s)
+static bool fallen_back; /* -upgrade-fallback: the Upgrade call is answered with a refusal */
+
+/* The new binary cannot read the state (it said it could): hand it back to
+ * the binary that wrote it, which serves on and answers the Upgrade call
+ * with the refusal. Returns only when that cannot be done. */
+static void fall_back(int fd, const UpgradeState *st)
 {
-	uint32_t version;
-	int rc = upgrade_state_read(fd, &resumed, &version);
+	char self[PATH_MAX];
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[sl > 0 ? sl : 0] = '\0';
+	const char *old = st->old_binary;
+	static const char deleted[] = " (deleted)";
+	size_t n = old ? strlen(old) : 0, dl = sizeof(deleted) - 1;
+	if (!n || old[0] != '/' || (n > dl && strcmp(old + n - dl, deleted) == 0) ||
+	    strcmp(old, self) == 0) {
+		log_error("upgrade: cannot hand the state back to %s", n ? old : "(unknown)");
+		return;
+	}
+	char fdarg[16];
+	const char *argv[UPGRADE_ARGV_MAX];
+	resume_argv(old, fd, true, fdarg, argv);
+	log_error("upgrade: state version %u, this binary takes %u: handing it back to %s",
+	          st->version, UPGRADE_STATE_VERSION, old);
+	execve(old, (char *const *)argv, environ);
+	log_error("upgrade: exec %s: %s", old, strerror(errno));
+}
+
+int upgrade_resume_begin(int fd, struct ttrpc_server *s, bool fallback)
+{
+	fallen_back = fallback;
+	int rc = read_state(fd, &resumed);
+	if (rc == 0 && resumed->version != UPGRADE_STATE_VERSION) {
+		if (!fallback)
+			fall_back(fd, resumed); /* returns only when it cannot */
+		else
+			log_error("upgrade: state version %u handed back, this binary takes %u",
+			          resumed->version, UPGRADE_STATE_VERSION);
+		nanoshim__shim__v1__upgrade_state__free_unpacked(resumed, NULL);
+		resumed = NULL;
+		rc = -EPROTO;
+	}
 	close(fd);
-	if (rc == -EPROTO)
-		log_error("upgrade: state version %u, this binary takes %u", version,
-		          UPGRADE_STATE_VERSION);
 	if (rc < 0)
 		return rc;
 	if (resumed->n_listeners != 1)
@@ -799,8 +854,10 @@ int upgrade_resume_finish(void)
 	/* the events the old process had not delivered go first, in order */
 	for (size_t i = 0; i < s->n_events; i++) {
 		const Nanoshim__Shim__V1__UpgradeEvent *m = s->events[i];
-		struct events_item it = {.topic = m->topic, .type_url = m->type_url,
-		                         .value = m->value.data, .len = m->value.len,
+		struct events_item it = {.topic = m->topic,
+		                         .type_url = m->type_url,
+		                         .value = m->value.data,
+		                         .len = m->value.len,
 		                         .oom_id = m->oom_id,
 		                         .ts = {.tv_sec = m->ts_sec, .tv_nsec = m->ts_nsec}};
 		if (events_requeue(&it) < 0)
@@ -845,11 +902,27 @@ int upgrade_resume_finish(void)
 	}
 	int64_t took = mono_ns() - s->started_ns;
 	int64_t held = s->held_ns ? s->started_ns - s->held_ns : 0;
-	log_info("upgraded from %s in %.3f ms (after %.3f ms for calls in flight): %zu "
-	         "containers, %zu connections, %zu waits, %zu events",
-	         s->old_binary, (double)took / 1e6, (double)held / 1e6, s->n_containers, s->n_conns,
-	         replayed, s->n_events);
-	if (s->reply_fd >= 0) {
+	if (!fallen_back)
+		log_info("upgraded from %s in %.3f ms (after %.3f ms for calls in flight): %zu "
+		         "containers, %zu connections, %zu waits, %zu events",
+		         s->old_binary, (double)took / 1e6, (double)held / 1e6, s->n_containers,
+		         s->n_conns, replayed, s->n_events);
+	if (fallen_back) {
+		log_warn("upgrade to %s refused: it could not take the state; serving on as %s",
+		         s->new_binary, self);
+		if (s->reply_fd >= 0) {
+			struct ttrpc_status st;
+			ttrpc_status_set(
+			    &st, TTRPC_FAILED_PRECONDITION,
+			    "upgrade to %s: it could not take the state (version %u) and "
+			    "handed it back: the shim serves on as %s",
+			    s->new_binary, s->version, self);
+			int rc = ttrpc_server_respond_status(shim.server, s->reply_fd,
+			                                     s->reply_stream_id, &st);
+			if (rc < 0)
+				log_warn("upgrade: answer the Upgrade call: %s", strerror(-rc));
+		}
+	} else if (s->reply_fd >= 0) {
 		Nanoshim__Shim__V1__UpgradeResponse r = NANOSHIM__SHIM__V1__UPGRADE_RESPONSE__INIT;
 		r.pid = (uint32_t)getpid();
 		r.binary = self;

@@ -45,8 +45,12 @@ int upgrade_state_write(int fd, const Nanoshim__Shim__V1__UpgradeState *s);
 int upgrade_state_read(int fd, Nanoshim__Shim__V1__UpgradeState **out, uint32_t *version);
 
 /* The new process, in shim_serve: reads the state from fd (closed), adopts
- * the connections on s; returns the listening fd to serve, or -errno. */
-int upgrade_resume_begin(int fd, struct ttrpc_server *s);
+ * the connections on s; returns the listening fd to serve, or -errno. A
+ * state of another version (the binary said it took ours, and cannot) goes
+ * back to the binary that wrote it (execve, -upgrade-fallback), which serves
+ * on and answers the Upgrade call with the refusal: fallback says this is
+ * that binary. */
+int upgrade_resume_begin(int fd, struct ttrpc_server *s, bool fallback);
 /* Once the loop and reaper exist: rebuilds containers and processes,
  * re-claims their pids, restarts the copiers and answers the Upgrade call. */
 int upgrade_resume_finish(void);

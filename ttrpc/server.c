@@ -1096,3 +1096,15 @@ int ttrpc_server_respond(struct ttrpc_server *s, int conn_fd, uint32_t stream_id
 		return -errno;
 	return send_frame(sc, b);
 }
+
+int ttrpc_server_respond_status(struct ttrpc_server *s, int conn_fd, uint32_t stream_id,
+				const struct ttrpc_status *st)
+{
+	struct sconn *sc = s->conns;
+	while (sc && sc->c.fd != conn_fd)
+		sc = sc->next;
+	if (!sc || sc->dead)
+		return -ENOENT;
+	return send_error(sc, stream_id, st->code == TTRPC_OK ? TTRPC_UNKNOWN : st->code, "%s",
+			  st->message);
+}

@@ -121,6 +121,9 @@ int ttrpc_server_replay(struct ttrpc_server *s, int conn_fd, const uint8_t *fram
  * connection on conn_fd. -ENOENT without such a connection. */
 int ttrpc_server_respond(struct ttrpc_server *s, int conn_fd, uint32_t stream_id,
 			 const ProtobufCMessage *resp);
+/* The same with an error status instead. */
+int ttrpc_server_respond_status(struct ttrpc_server *s, int conn_fd, uint32_t stream_id,
+				const struct ttrpc_status *st);
 /* The fd of the call's connection, -1 once it is gone. */
 int ttrpc_call_conn_fd(const struct ttrpc_call *call);
 

@@ -11,7 +11,8 @@
 # it, once. The OOM kill afterwards is reported. With containerd SIGKILLed, an
 # exit queued for it goes to the new binary, which delivers it once containerd
 # is back. Refusals leave the shim serving: a binary that takes another state
-# version, a missing one. Afterwards exec, kill, the carried Wait and delete
+# version, one that says it does and hands the state back, a missing one.
+# Afterwards exec, kill, the carried Wait and delete
 # work, and every line of output is in the logs once and in order. Our shim
 # only: the Go shim has no live upgrade.
 . "$(dirname "$0")/lib.sh"
@@ -197,6 +198,21 @@ assert_eq 1 "$rc" "nanoctl shim upgrade status"
 assert_contains "$out" "FailedPrecondition" "refusal code"
 assert_contains "$out" "it takes state version 99, this shim hands over version 1" "refusal message"
 assert_eq "$orig" "$(readlink -f "/proc/$shim/exe")" "the shim still runs its binary"
+# a binary that says it takes the state, then cannot: it hands the state back
+# (what ours does with a state of another version, -upgrade-fallback)
+liar=$E2E_TMP/liar-shim
+printf '#!/bin/sh\n[ "$1" = -upgrade-version ] && echo 1 && exit 0\nexec "%s" "$@" -upgrade-fallback\n' "$orig" >"$liar"
+chmod +x "$liar"
+rc=0
+out=$("$NANOCTL" shim upgrade -t 20s "$sock" "$liar" 2>&1) || rc=$?
+assert_eq 1 "$rc" "a binary that hands the state back: status"
+assert_contains "$out" "upgrade to $liar: it could not take the state (version 1) and handed it back: the shim serves on as $orig" \
+	"a binary that hands the state back: message"
+assert_eq "$orig" "$(readlink -f "/proc/$shim/exe")" "the shim runs its binary again"
+for id in "${ids[@]}"; do
+	[ "$(e2e_task_pid "$id")" = "${pids[$id]}" ] || fail "$id's pid changed"
+done
+pass "tasks untouched"
 rc=0
 out=$("$NANOCTL" shim upgrade "$sock" /nonexistent/shim 2>&1) || rc=$?
 assert_eq 1 "$rc" "a missing binary: status"

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- the frame reader's pending bytes ---- */
@@ -625,8 +627,10 @@ Test(collect, undelivered_events_are_handed_over_in_order)
 	cr_assert_eq(upgrade_state_read(fd, &r, &v), 0);
 	for (size_t i = 0; i < r->n_events; i++) {
 		const Nanoshim__Shim__V1__UpgradeEvent *m = r->events[i];
-		struct events_item it = {.topic = m->topic, .type_url = m->type_url,
-		                         .value = m->value.data, .len = m->value.len,
+		struct events_item it = {.topic = m->topic,
+		                         .type_url = m->type_url,
+		                         .value = m->value.data,
+		                         .len = m->value.len,
 		                         .oom_id = m->oom_id,
 		                         .ts = {.tv_sec = m->ts_sec, .tv_nsec = m->ts_nsec}};
 		cr_assert_eq(events_requeue(&it), 0);
@@ -650,4 +654,97 @@ Test(collect, undelivered_events_are_handed_over_in_order)
 	close(fd);
 	events_shutdown();
 	loop_free(l);
+}
+
+/* ---- a state the new binary cannot take goes back to the old one ---- */
+
+static char fb_dir[64];
+
+static int state_of_version(uint32_t version, const char *old_binary)
+{
+	UpgradeState s = NANOSHIM__SHIM__V1__UPGRADE_STATE__INIT;
+	s.version = version;
+	s.old_binary = (char *)old_binary;
+	int fd = memfd_create("test-upgrade", 0); /* inherited, as the real one */
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(upgrade_state_write(fd, &s), 0);
+	return fd;
+}
+
+/* Runs upgrade_resume_begin in a child: its exit status, 100 + -rc when it
+ * returned instead of exec'ing. */
+static int resume_in_child(int fd, bool fallback)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		shim.ns = "ns1";
+		shim.id = "web";
+		shim.address = "/run/c.sock";
+		struct ttrpc_server *srv = ttrpc_server_new();
+		int rc = upgrade_resume_begin(fd, srv, fallback);
+		_exit(100 + (rc < 0 ? -rc : 0) % 100);
+	}
+	close(fd);
+	int ws;
+	cr_assert_eq(waitpid(pid, &ws, 0), pid);
+	cr_assert(WIFEXITED(ws));
+	return WEXITSTATUS(ws);
+}
+
+static void fb_setup(void)
+{
+	snprintf(fb_dir, sizeof(fb_dir), "/tmp/nanoshim-upgrade-XXXXXX");
+	cr_assert_not_null(mkdtemp(fb_dir));
+	char path[128], body[256];
+	snprintf(path, sizeof(path), "%s/old-shim", fb_dir);
+	snprintf(body, sizeof(body), "#!/bin/sh\necho \"$@\" >%s/args\n", fb_dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(body, f);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+static void fb_teardown(void)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/old-shim", fb_dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/args", fb_dir);
+	unlink(path);
+	rmdir(fb_dir);
+}
+
+TestSuite(fallback, .init = fb_setup, .fini = fb_teardown);
+
+Test(fallback, another_version_goes_back_to_the_old_binary)
+{
+	char old[128], args[128], want[256], got[256] = "";
+	snprintf(old, sizeof(old), "%s/old-shim", fb_dir);
+	snprintf(args, sizeof(args), "%s/args", fb_dir);
+	int fd = state_of_version(UPGRADE_STATE_VERSION + 1, old);
+	snprintf(
+	    want, sizeof(want),
+	    "-namespace ns1 -id web -address /run/c.sock -upgrade-resume %d -upgrade-fallback\n",
+	    fd);
+	cr_assert_eq(resume_in_child(fd, false), 0, "the old binary ran");
+	FILE *f = fopen(args, "r");
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(got, sizeof(got), f));
+	fclose(f);
+	cr_assert_str_eq(got, want);
+}
+
+Test(fallback, never_twice_nor_to_a_deleted_binary)
+{
+	char old[128], deleted[160];
+	snprintf(old, sizeof(old), "%s/old-shim", fb_dir);
+	int fd = state_of_version(UPGRADE_STATE_VERSION + 1, old);
+	cr_assert_eq(resume_in_child(fd, true), 100 + EPROTO, "handed back already: no exec");
+	snprintf(deleted, sizeof(deleted), "%s (deleted)", old);
+	fd = state_of_version(UPGRADE_STATE_VERSION + 1, deleted);
+	cr_assert_eq(resume_in_child(fd, false), 100 + EPROTO, "a deleted binary: no exec");
+	fd = state_of_version(UPGRADE_STATE_VERSION + 1, "");
+	cr_assert_eq(resume_in_child(fd, false), 100 + EPROTO, "no old binary: no exec");
 }
