@@ -37,7 +37,13 @@
 #
 #   bench/recovery-bench.sh [-n 100] [-r 5] [--net host|none] [--settle 1]
 #                           [--poll-ms 5] [--only nsd-nano,nsd-go,cd-go,cd-nano]
-#                           [-B builddir] [--cache-dir DIR] [-o out.md]
+#                           [--oci runc|crun] [-B builddir] [--cache-dir DIR]
+#                           [-o out.md] [--values FILE]
+#
+# --oci: the OCI runtime of every container (default runc): nanoshimd's --runtime; with
+# containerd, the Go shim gets ctr's --runc-binary and ours a runtime config file naming
+# it (as CRI passes it). --values: every figure as "key value" lines (bench/scale-bench.sh).
+# Also measured once the N containers run: the total PSS and RSS of their shims.
 #
 # --net: nanoshimd's network mode for its containers. host (default) keeps the measure
 # about the shim path; none gives each container its own network namespace (containerd's
@@ -55,6 +61,8 @@ net=host
 settle=1
 poll_ms=5
 only=nsd-nano,nsd-go,cd-go,cd-nano
+oci=runc
+values=
 build_dir=$root/build
 cache_dir=
 out=
@@ -73,6 +81,8 @@ while [ $# -gt 0 ]; do
 	--settle) settle=$2; shift 2 ;;
 	--poll-ms) poll_ms=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
+	--oci) oci=$2; shift 2 ;;
+	--values) values=$2; shift 2 ;;
 	-B | --build-dir) build_dir=$2; shift 2 ;;
 	--cache-dir) cache_dir=$2; shift 2 ;;
 	-o | --out) out=$2; shift 2 ;;
@@ -84,6 +94,12 @@ for v in "$n" "$reps" "$poll_ms"; do
 done
 [[ "$settle" =~ ^[0-9]+(\.[0-9]+)?$ ]] || usage
 [ "$net" = host ] || [ "$net" = none ] || usage
+[ "$oci" = runc ] || [ "$oci" = crun ] || usage
+OCI_BIN=$(type -P "$oci" || true)
+if [ -z "$OCI_BIN" ]; then
+	echo "recovery-bench: $oci not installed" >&2
+	exit 1
+fi
 want() { [[ ",$only," == *",$1,"* ]]; }
 
 build_dir=$(cd "$build_dir" 2>/dev/null && pwd || echo "$build_dir")
@@ -114,6 +130,7 @@ CG_PARENT_EXISTED=0
 # shellcheck source=../test/e2e/lib.sh
 . "$root/test/e2e/lib.sh"
 e2e_setup
+[ "$oci" = runc ] || e2e_fix_hybrid_hugetlb
 
 # the binaries under test, frozen for this run
 cp --remove-destination "$shim" "$E2E_TMP/bin/containerd-shim-nano-v2"
@@ -160,6 +177,26 @@ record_mem() {
 	local m
 	m=$(mem_of "$2") || fail "cannot read /proc/$2/smaps_rollup"
 	read -r "R[$1.pss]" "R[$1.rss]" <<<"$m"
+}
+
+# record_fds KEY PID — R[KEY.fds]: PID's open fds, R[KEY.fd_limit]: its soft limit
+record_fds() {
+	local f=("/proc/$2/fd/"*)
+	R[$1.fds]=${#f[@]}
+	R[$1.fd_limit]=$(awk '/^Max open files/ { print $4 }' "/proc/$2/limits")
+}
+
+# record_shims_mem KEY PID... — R[KEY.pss], R[KEY.rss]: the sums over the PIDs (kB),
+# R[KEY.count]: how many were read
+record_shims_mem() {
+	local k=$1 p m pss rss tp=0 tr=0 c=0
+	shift
+	for p in "$@"; do
+		m=$(mem_of "$p" 2>/dev/null) || continue
+		read -r pss rss <<<"$m"
+		tp=$((tp + pss)) tr=$((tr + rss)) c=$((c + 1))
+	done
+	R[$k.pss]=$tp R[$k.rss]=$tr R[$k.count]=$c
 }
 
 # stats [DECIMALS] — reads numbers, prints "median min max"
@@ -287,7 +324,7 @@ nsd_start() {
 	local dir=$E2E_TMP/$1
 	now_set
 	T0=$NOW
-	"$NSD_BIN" --state "$dir/s" --root "$dir/r" --shim-binary "${SHIM_OF[$1]}" --runtime runc \
+	"$NSD_BIN" --state "$dir/s" --root "$dir/r" --shim-binary "${SHIM_OF[$1]}" --runtime "$OCI_BIN" \
 		</dev/null 2>>"$2" &
 	NSD_PID=$!
 	echo "$NSD_PID" >"$dir/nanoshimd.pid"
@@ -353,6 +390,9 @@ phase_nsd() {
 	for id in "${!EXPECT[@]}"; do echo "$id ${EXPECT[$id]}"; done >"$dir/expect"
 	snooze "$settle"
 	record_mem "$s.n" "$NSD_PID"
+	record_fds "$s.n" "$NSD_PID"
+	# shellcheck disable=SC2046
+	record_shims_mem "$s.shims" $(nsd_shims "$s")
 	say "  $n started in ${R[$s.create_s]} s; nanoshimd PSS idle ${R[$s.idle.pss]} kB, with $n: ${R[$s.n.pss]} kB"
 
 	: >"$dir/wall" ; : >"$dir/logms"; : >"$dir/polls"; : >"$dir/pss"
@@ -463,13 +503,22 @@ count_expect() {
 phase_cd() {
 	local s=$1 rt=${RT_OF[$1]} dir=$E2E_TMP/$1 i id t0 t1 fd boot tserve
 	mkdir -p "$dir"
+	OCI_FLAGS=()
+	if [ "$oci" = crun ]; then
+		if [ "$rt" = io.containerd.runc.v2 ]; then
+			OCI_FLAGS=(--runc-binary="$OCI_BIN")
+		else
+			printf '{"binary_name": "%s"}\n' "$OCI_BIN" >"$dir/crun.json"
+			OCI_FLAGS=(--runtime-config-path="$dir/crun.json")
+		fi
+	fi
 	say "[$s] containerd, runtime $rt: starting $n containers (ctr run -d ... sleep 100000)"
 	IDS=()
 	t0=$(now_us)
 	for ((i = 1; i <= n; i++)); do
 		id=$(e2e_id "$s-$i")
-		if ! ctr run -d --null-io --runtime "$rt" --env="$E2E_PATH_ENV" --rootfs "$E2E_ROOTFS" \
-			"$id" sleep 100000 </dev/null >"$E2E_TMP/out" 2>&1; then
+		if ! ctr run -d --null-io --runtime "$rt" "${OCI_FLAGS[@]}" --env="$E2E_PATH_ENV" \
+			--rootfs "$E2E_ROOTFS" "$id" sleep 100000 </dev/null >"$E2E_TMP/out" 2>&1; then
 			fail "$s: ctr run -d $id: $(head -c 600 "$E2E_TMP/out")"
 		fi
 		IDS+=("$id")
@@ -480,6 +529,9 @@ phase_cd() {
 	count_expect "$(bctr task ls)"
 	snooze "$settle"
 	record_mem "$s.n" "$E2E_CONTAINERD_PID"
+	record_fds "$s.n" "$E2E_CONTAINERD_PID"
+	# shellcheck disable=SC2046
+	record_shims_mem "$s.shims" $(e2e_run_shims)
 	say "  $n started in ${R[$s.create_s]} s; containerd PSS with $n: ${R[$s.n.pss]} kB"
 
 	: >"$dir/wall"; : >"$dir/serve"; : >"$dir/boot"; : >"$dir/polls"; : >"$dir/pss"
@@ -622,7 +674,7 @@ git -C "$root" diff --quiet HEAD -- manager shim 2>/dev/null || git_rev="$git_re
 	echo
 	echo "- containerd $(containerd --version | awk '{ print $3 }'), runc $(runc --version | awk 'NR == 1 { print $3 }')," \
 		"Go shim \`$go_shim\` $("$go_shim" -v 2>/dev/null | awk '/Version:/ { print $2 }'); ours and nanoshimd from tree $git_rev."
-	echo "- N=$n detached \`sleep 100000\` containers per setup (busybox rootfs, runc), R=$reps SIGKILL+restart each;" \
+	echo "- N=$n detached \`sleep 100000\` containers per setup (busybox rootfs, $oci), R=$reps SIGKILL+restart each;" \
 		"nanoshimd with \`--net $net\`; polls every $poll_ms ms; settle ${settle}s." \
 		"Generated by \`bench/recovery-bench.sh${orig_args:+ $orig_args}\`."
 	echo "- Time: from just before the daemon is exec'd to the first List showing all N RUNNING with unchanged pids" \
@@ -648,6 +700,14 @@ git -C "$root" diff --quiet HEAD -- manager shim 2>/dev/null || git_rev="$git_re
 		echo "| $n containers on $lbl, after a restart (median) | $(mib "${R[nsd-$s.rec.pss]:-}") | $(mib "${R[cd-$s.rec.pss]:-}") | $(ratio "${R[cd-$s.rec.pss]:-}" "${R[nsd-$s.rec.pss]:-}") |"
 	done
 	echo
+	echo "| the $n shims themselves, total PSS MiB (RSS) | under nanoshimd | under containerd 1.6 |"
+	echo "|---|---:|---:|"
+	for s in nano go; do
+		lbl=$([ $s = nano ] && echo "ours" || echo "Go")
+		echo "| $lbl (shims read: nanoshimd ${R[nsd-$s.shims.count]:-–}, containerd ${R[cd-$s.shims.count]:-–}) | $(mib "${R[nsd-$s.shims.pss]:-}") ($(mib "${R[nsd-$s.shims.rss]:-}")) | $(mib "${R[cd-$s.shims.pss]:-}") ($(mib "${R[cd-$s.shims.rss]:-}")) |"
+	done
+	echo "| the daemon's open fds with $n (its soft limit) | ours ${R[nsd-nano.n.fds]:-–} (${R[nsd-nano.n.fd_limit]:-–}), Go ${R[nsd-go.n.fds]:-–} (${R[nsd-go.n.fd_limit]:-–}) | ours ${R[cd-nano.n.fds]:-–} (${R[cd-nano.n.fd_limit]:-–}), Go ${R[cd-go.n.fds]:-–} (${R[cd-go.n.fd_limit]:-–}) |"
+	echo
 	echo "¹ nanoshimd: its log line \"recovered N containers (...) in X ms\" (from its scan of the state dir"
 	echo "to the last State answer; the exec, loader and socket setup are not in it). containerd: its log line"
 	echo "\"containerd successfully booted in Xs\" (all plugins, including loading the tasks and connecting to"
@@ -672,6 +732,10 @@ git -C "$root" diff --quiet HEAD -- manager shim 2>/dev/null || git_rev="$git_re
 		echo "answered, every container was removed and every shim exited."
 	fi
 } >"$E2E_TMP/report.md"
+
+if [ -n "$values" ]; then
+	for k in "${!R[@]}"; do printf '%s %s\n' "$k" "${R[$k]}"; done | sort >"$values"
+fi
 
 if [ -n "$out" ]; then
 	mkdir -p "$(dirname "$out")"

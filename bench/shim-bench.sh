@@ -6,8 +6,11 @@
 #   idle     memory of an idle shim: N detached `sleep` containers per runtime (one
 #            runtime at a time), then per shim process /proc/PID/smaps_rollup (Rss, Pss,
 #            Private_Clean+Private_Dirty = USS) and Threads from /proc/PID/status; mean
-#   latency  `ctr run --rm ... /bin/true` wall time, M runs per runtime, interleaved
-#            (Go, ours, Go, ours, ...) after one warm-up run each; p50, mean
+#   latency  `ctr run --rm ... /bin/true` wall time, M runs per shim, with runc and with
+#            crun (if installed), interleaved (Go, ours, Go, ours, ...) after one warm-up
+#            run each; p50, mean. For ours also its own time on the start path (start
+#            action, Create, Start, less the runtime's time), from its debug log lines in
+#            containerd's log (the private containerd runs at debug level)
 #   stdout   shim CPU while a process writes BYTES to stdout through the FIFOs to ctr,
 #            for a container's init (`ctr run`) and for an exec (`ctr task exec`) apart,
 #            with two writers: big (`dd bs=1M`) and small (`yes | head -c`) writes. The
@@ -93,6 +96,7 @@ if [ -z "$go_shim" ]; then
 fi
 go_shim=$(readlink -f "$go_shim")
 CTR_BIN=$(type -P ctr || true)
+CRUN_BIN=$(type -P crun || true)
 
 # --- the private containerd (test/e2e/lib.sh) ------------------------------------------
 export RUNTIME=io.containerd.nano.v2 SHIM_BINARY=$shim
@@ -329,41 +333,86 @@ phase_memory() { # KEY COUNT
 # ---------------------------------------------------------------------------------------
 # 2. ctr run --rm /bin/true latency
 
-# timed_true RUNTIME ID — prints the wall time of `ctr run --rm ID /bin/true` in ms
+# timed_true RUNTIME OCI ID — prints the wall time of `ctr run --rm ID /bin/true` in ms,
+# with OCI (runc or crun) as the OCI runtime: the Go shim is given --runc-binary, ours a
+# runtime config file (runtimeoptions.v1.Options) naming the binary, as CRI passes it
 timed_true() {
-	local t0 t1 rc=0
+	local t0 t1 rc=0 oci=()
 	run_args "$1"
+	if [ "$2" = crun ]; then
+		if [ "$1" = "$GO" ]; then oci=(--runc-binary="$CRUN_BIN"); else oci=(--runtime-config-path="$E2E_TMP/crun.json"); fi
+	fi
 	t0=$(now_us)
-	bctr run --rm --fifo-dir="$E2E_FIFO_DIR" "${RUN_ARGS[@]}" "$2" /bin/true \
+	bctr run --rm --fifo-dir="$E2E_FIFO_DIR" "${oci[@]}" "${RUN_ARGS[@]}" "$3" /bin/true \
 		</dev/null >"$E2E_TMP/out" 2>&1 || rc=$?
 	t1=$(now_us)
 	if [ "$rc" != 0 ]; then
-		anomaly "${LABEL[$1]}: ctr run --rm $2 /bin/true exited $rc: $(head -c 600 "$E2E_TMP/out")"
-		fail "${LABEL[$1]}: ctr run --rm /bin/true failed"
+		anomaly "${LABEL[$1]}/$2: ctr run --rm $3 /bin/true exited $rc: $(head -c 600 "$E2E_TMP/out")"
+		fail "${LABEL[$1]}/$2: ctr run --rm /bin/true failed"
 	fi
-	[ ! -s "$E2E_TMP/out" ] || anomaly "${LABEL[$1]}: ctr run --rm $2 /bin/true printed: $(head -c 600 "$E2E_TMP/out")"
+	[ ! -s "$E2E_TMP/out" ] || anomaly "${LABEL[$1]}/$2: ctr run --rm $3 /bin/true printed: $(head -c 600 "$E2E_TMP/out")"
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1000 }'
 }
 
+# own_share ID — our shim's own time on the start path of ID, from its debug lines in
+# containerd's log (shim/timing.h): "timing start-action|create|start ID: shim X ms,
+# runtime Y ms ..."; prints "shim_ms runtime_ms" summed over the three, or fails
+own_share() {
+	awk -v id="$1" '
+		/msg="timing (start-action|create|start) / {
+			if (index($0, " " id ": shim ") == 0) next
+			m = $0; sub(/.*: shim /, "", m); split(m, a, " "); shim += a[1]; n++
+			r = $0; if (sub(/.* ms, runtime /, "", r)) { split(r, b, " "); rt += b[1] }
+		}
+		END { if (n != 3) exit 1; printf "%.3f %.3f\n", shim, rt }' "$E2E_TMP/containerd.log"
+}
+
 phase_latency() {
-	local i rt id l
-	say "[latency] ctr run --rm /bin/true, $lat_m runs per runtime, interleaved"
-	for rt in "$GO" "$NANO"; do # warm-up: page cache, first shim start
-		timed_true "$rt" "$(e2e_id "warm-${LABEL[$rt]}")" >/dev/null
+	local i rt oci id l k share
+	OCIS=(runc)
+	if [ -n "$CRUN_BIN" ]; then
+		OCIS+=(crun)
+		e2e_fix_hybrid_hugetlb
+		printf '{"binary_name": "%s"}\n' "$CRUN_BIN" >"$E2E_TMP/crun.json"
+	else
+		anomaly "crun not installed: latency with runc only"
+	fi
+	say "[latency] ctr run --rm /bin/true, $lat_m runs per shim and OCI runtime (${OCIS[*]}), interleaved"
+	for oci in "${OCIS[@]}"; do
+		for rt in "$GO" "$NANO"; do # warm-up: page cache, first shim start
+			timed_true "$rt" "$oci" "$(e2e_id "warm-${LABEL[$rt]}-$oci")" >/dev/null
+			: >"$E2E_TMP/lat-${LABEL[$rt]}-$oci"
+		done
+		: >"$E2E_TMP/own-$oci"
+		: >"$E2E_TMP/ownrt-$oci"
 	done
-	: >"$E2E_TMP/lat-go"
-	: >"$E2E_TMP/lat-nano"
 	for ((i = 1; i <= lat_m; i++)); do
-		for rt in "$GO" "$NANO"; do
-			id=$(e2e_id "lat-${LABEL[$rt]}-$i")
-			timed_true "$rt" "$id" >>"$E2E_TMP/lat-${LABEL[$rt]}"
+		for oci in "${OCIS[@]}"; do
+			for rt in "$GO" "$NANO"; do
+				id=$(e2e_id "lat-${LABEL[$rt]}-$oci-$i")
+				timed_true "$rt" "$oci" "$id" >>"$E2E_TMP/lat-${LABEL[$rt]}-$oci"
+				[ "$rt" = "$NANO" ] || continue
+				if share=$(own_share "$id"); then
+					echo "${share% *}" >>"$E2E_TMP/own-$oci"
+					echo "${share#* }" >>"$E2E_TMP/ownrt-$oci"
+				else
+					anomaly "nano/$oci: no three timing lines for $id in containerd's log"
+				fi
+			done
 		done
 	done
-	for rt in "$GO" "$NANO"; do
-		l=${LABEL[$rt]}
-		read -r "R[$l.lat_p50]" "R[$l.lat_mean]" "R[$l.lat_min]" "R[$l.lat_p90]" "R[$l.lat_max]" \
-			< <(stats <"$E2E_TMP/lat-$l")
-		say "  $l: p50 ${R[$l.lat_p50]} ms, mean ${R[$l.lat_mean]} ms (min ${R[$l.lat_min]}, max ${R[$l.lat_max]})"
+	for oci in "${OCIS[@]}"; do
+		for rt in "$GO" "$NANO"; do
+			l=${LABEL[$rt]}
+			k=$l${oci/runc/}
+			read -r "R[$k.lat_p50]" "R[$k.lat_mean]" "R[$k.lat_min]" "R[$k.lat_p90]" "R[$k.lat_max]" \
+				< <(stats <"$E2E_TMP/lat-$l-$oci")
+			say "  $l/$oci: p50 ${R[$k.lat_p50]} ms, mean ${R[$k.lat_mean]} ms (min ${R[$k.lat_min]}, max ${R[$k.lat_max]})"
+		done
+		k=nano${oci/runc/}
+		read -r "R[$k.own_p50]" _ "R[$k.own_min]" _ "R[$k.own_max]" < <(stats 3 <"$E2E_TMP/own-$oci")
+		read -r "R[$k.ownrt_p50]" _ _ _ _ < <(stats 2 <"$E2E_TMP/ownrt-$oci")
+		say "  nano/$oci: the shim's own time on the start path p50 ${R[$k.own_p50]} ms (min ${R[$k.own_min]}, max ${R[$k.own_max]}); the runtime's ${R[$k.ownrt_p50]} ms"
 	done
 	[ -z "$(ctr containers ls -q)" ] || anomaly "containers left after the ctr run --rm series: $(ctr containers ls -q | tr '\n' ' ')"
 	local left
@@ -560,8 +609,15 @@ shim_size=$(stat -c %s "$nano_exe")
 		echo "| threads per idle shim | $(val go.idle.thr) | $(val nano.idle.thr) | $(ratio "${R[nano.idle.thr]:-}" "${R[go.idle.thr]:-}") | 1 | $(goal 't == 1' t="${R[nano.idle.thr]:-}") |"
 	fi
 	if want latency; then
-		echo "| \`ctr run --rm\` /bin/true p50, ms ($lat_m runs) | $(val go.lat_p50) | $(val nano.lat_p50) | **$(ratio "${R[nano.lat_p50]:-}" "${R[go.lat_p50]:-}")** | ≤ 0.8 × Go | $(goal 'a <= 0.8 * b' a="${R[nano.lat_p50]:-}" b="${R[go.lat_p50]:-}") |"
-		echo "| \`ctr run --rm\` /bin/true mean, ms | $(val go.lat_mean) | $(val nano.lat_mean) | $(ratio "${R[nano.lat_mean]:-}" "${R[go.lat_mean]:-}") | | |"
+		echo "| \`ctr run --rm\` /bin/true p50, ms ($lat_m runs), runc | $(val go.lat_p50) | $(val nano.lat_p50) | **$(ratio "${R[nano.lat_p50]:-}" "${R[go.lat_p50]:-}")** | ≤ 0.8 × Go | $(goal 'a <= 0.8 * b' a="${R[nano.lat_p50]:-}" b="${R[go.lat_p50]:-}") |"
+		echo "| \`ctr run --rm\` /bin/true mean, ms, runc | $(val go.lat_mean) | $(val nano.lat_mean) | $(ratio "${R[nano.lat_mean]:-}" "${R[go.lat_mean]:-}") | | |"
+		if [ -n "${R[nanocrun.lat_p50]:-}" ]; then
+			echo "| \`ctr run --rm\` /bin/true p50, ms, crun | $(val gocrun.lat_p50) | $(val nanocrun.lat_p50) | $(ratio "${R[nanocrun.lat_p50]:-}" "${R[gocrun.lat_p50]:-}") | | |"
+			echo "| ours with crun vs Go with runc, p50 | $(val go.lat_p50) | $(val nanocrun.lat_p50) | **$(ratio "${R[nanocrun.lat_p50]:-}" "${R[go.lat_p50]:-}")** | ≤ 0.5 × Go+runc | $(goal 'a <= 0.5 * b' a="${R[nanocrun.lat_p50]:-}" b="${R[go.lat_p50]:-}") |"
+		fi
+		echo "| the shim's own time on the start path, ms per container (p50; min–max), runc | | $(val nano.own_p50) ($(val nano.own_min)–$(val nano.own_max)) | | ≤ 5 ms | $(goal 'a <= 5' a="${R[nano.own_p50]:-}") |"
+		[ -z "${R[nanocrun.own_p50]:-}" ] ||
+			echo "| the shim's own time on the start path, ms per container (p50; min–max), crun | | $(val nanocrun.own_p50) ($(val nanocrun.own_min)–$(val nanocrun.own_max)) | | ≤ 5 ms | $(goal 'a <= 5' a="${R[nanocrun.own_p50]:-}") |"
 	fi
 	if want stdout; then
 		for w in ${writers//,/ }; do
@@ -579,9 +635,16 @@ shim_size=$(stat -c %s "$nano_exe")
 	fi
 	echo
 	if want latency; then
-		echo "Latency detail (ms, p50 / mean / min / p90 / max): Go" \
-			"$(val go.lat_p50) / $(val go.lat_mean) / $(val go.lat_min) / $(val go.lat_p90) / $(val go.lat_max);" \
-			"ours $(val nano.lat_p50) / $(val nano.lat_mean) / $(val nano.lat_min) / $(val nano.lat_p90) / $(val nano.lat_max)."
+		for k in go nano gocrun nanocrun; do
+			[ -n "${R[$k.lat_p50]:-}" ] || continue
+			echo "Latency detail, $k (ms, p50 / mean / min / p90 / max):" \
+				"$(val $k.lat_p50) / $(val $k.lat_mean) / $(val $k.lat_min) / $(val $k.lat_p90) / $(val $k.lat_max)."
+		done
+		echo
+		echo "The shim's own time: the sum of what our shim logs at debug level (shim/timing.h) for"
+		echo "its start action (entered to address printed), Create and Start (handler to reply), each"
+		echo "less the time its runtime child ran; the runtime's own time on those calls, p50:"
+		echo "runc $(val nano.ownrt_p50) ms${R[nanocrun.ownrt_p50]:+, crun ${R[nanocrun.ownrt_p50]} ms}."
 		echo
 	fi
 	if want stdout; then

@@ -13,9 +13,13 @@
 int bundle_write_file_atomic(int dirfd, const char *name, const void *data, size_t len,
 			     mode_t mode);
 
-/* The same without the two fsyncs: for files a reader takes right away and
- * nothing needs after a crash (an exec's process.json, an update's resources),
- * so no request waits on a busy disk for them. Still atomic for readers. */
+/* The same without the two fsyncs: still atomic for readers, and a process
+ * crash (the shim's, containerd's) keeps what the page cache has; only a
+ * machine crash could lose it, and that ends the containers a bundle under
+ * /run describes anyway. For what the start path writes (address, shim.pid,
+ * options.json, runtime) and what a reader takes right away (an exec's
+ * process.json, an update's resources): no request waits on a busy disk.
+ * The exit record keeps its fsyncs. */
 int bundle_write_file_volatile(int dirfd, const char *name, const void *data, size_t len,
 			       mode_t mode);
 

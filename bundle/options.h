@@ -19,3 +19,14 @@
  * -ENOMEM; a runtimeoptions config_path is read as bundle_options_read_path does. */
 int bundle_options_decode(const char *type_url, const uint8_t *data, size_t len,
 			  Containerd__Runc__V1__Options **o, struct ttrpc_status *st);
+
+/* The shim's own output spool cap (spool_max_bytes, bytes; 0: no spool) when
+ * the options are a runtime config file (runtimeoptions.v1.Options naming
+ * config_path, as ctr --runtime-config-path and CRI send): the same file as
+ * the runc keys, which ignore this one. Any other options: the default.
+ * Returns 0, or -errno with st set (a file that cannot be read, a value that
+ * is not a whole number of bytes up to BUNDLE_SPOOL_MAX_LIMIT). */
+#define BUNDLE_SPOOL_MAX_DEFAULT (4u << 20)
+#define BUNDLE_SPOOL_MAX_LIMIT (1ull << 40)
+int bundle_options_spool_max(const char *type_url, const uint8_t *data, size_t len,
+			     uint64_t *out, struct ttrpc_status *st);

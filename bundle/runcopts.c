@@ -98,7 +98,7 @@ int bundle_options_write(int dirfd, const Containerd__Runc__V1__Options *o,
 	if (r == 0 && yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok)
 		r = -ENOMEM;
 	if (r == 0) {
-		r = bundle_write_file_atomic(dirfd, BUNDLE_OPTIONS_FILE, buf, len, 0600);
+		r = bundle_write_file_volatile(dirfd, BUNDLE_OPTIONS_FILE, buf, len, 0600);
 		if (r < 0 && st)
 			ttrpc_status_set(st, ttrpc_code_from_errno(r), "write %s: %s",
 					 BUNDLE_OPTIONS_FILE, strerror(-r));
@@ -117,7 +117,7 @@ int bundle_options_write(int dirfd, const Containerd__Runc__V1__Options *o,
 
 	const char *bin = o->binary_name && *o->binary_name ? o->binary_name
 							    : BUNDLE_DEFAULT_RUNTIME;
-	r = bundle_write_file_atomic(dirfd, BUNDLE_RUNTIME_FILE, bin, strlen(bin), 0600);
+	r = bundle_write_file_volatile(dirfd, BUNDLE_RUNTIME_FILE, bin, strlen(bin), 0600);
 	if (r < 0 && st)
 		ttrpc_status_set(st, ttrpc_code_from_errno(r), "write %s: %s",
 				 BUNDLE_RUNTIME_FILE, strerror(-r));

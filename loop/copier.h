@@ -25,10 +25,25 @@ void copier_free(struct copier *c);
 int copier_src(const struct copier *c);
 /* What a copier holds, for handing its fds to another process (live
  * upgrade): its fds (-1 once done), the bytes read and not yet written (a
- * buffered copier between writes), and whether it ends once idle. */
+ * buffered copier between writes, its spool), and whether it ends once idle. */
 struct copier_export {
 	int src, dst;
 	size_t buffered;
 	bool finishing;
 };
 void copier_export(const struct copier *c, struct copier_export *out);
+
+struct spool;
+/* For output whose writer must not stall while its reader is away: from now
+ * on, while the destination is full the copier keeps reading the source into
+ * s (taken; freed with the copier) and delivers the spooled bytes, in order,
+ * before anything newer. Only a full spool stops it reading, and that is
+ * logged, with how long the writer waited, under label (copied). drained (may
+ * be NULL) is called when the source has ended and every byte is written or
+ * spooled, if the copier is not done by then; done, as ever, once all is
+ * written. Spooled bytes still unread when the copier is freed are dropped,
+ * and counted in the log. */
+void copier_set_spool(struct copier *c, struct spool *s, const char *label,
+		      copier_done_fn drained);
+/* Every byte the source gave is written, or held in the spool. */
+bool copier_drained(const struct copier *c);

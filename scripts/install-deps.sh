@@ -3,6 +3,9 @@
 # benchmark that is not already on the machine. Idempotent; needs root.
 set -euo pipefail
 
+# The -dev packages also carry the archives the default (NANOSHIM_STATIC) build links:
+# libprotobuf-c.a, libyajl_s.a, libnl-3.a, libnl-route-3.a, libcap-ng.a; libc.a is
+# libc6-dev's (build-essential).
 pkgs=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libprotobuf-c-dev protobuf-c-compiler

@@ -19,6 +19,18 @@ struct shim_flags {
 	const char *action;
 };
 
+/* Appended by `start` to the serving shim's GLIBC_TUNABLES, and taken off
+ * again by the serving shim before it starts anything, so its children see
+ * containerd's environment: glibc's per-thread cache of freed chunks (tcache,
+ * up to 7 chunks of each size up to 1 KiB) holds heap pages malloc_trim
+ * cannot give back; an idle shim's heap is what its last calls left there.
+ * bench/MEMORY.md has the measurements. */
+#define SHIM_SERVE_TUNABLE "glibc.malloc.tcache_count=0"
+/* The serving shim's environment: ours with SHIM_SERVE_TUNABLE added (start.c;
+ * the live upgrade's exec too). NULL without memory. */
+char **shim_serve_env(void);
+void shim_serve_env_free(char **env);
+
 /* Each returns the process's exit code. */
 int shim_start(const struct shim_flags *f);
 int shim_delete(const struct shim_flags *f);

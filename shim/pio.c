@@ -3,6 +3,7 @@
 #include "log.h"
 #include "reaper.h"
 #include "spawn.h"
+#include "spool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +55,9 @@ struct pio {
 	pio_drained_fn drained_fn;
 	void *drained_ud;
 	struct loop_timer *drain_timer;
+	size_t spool_max; /* 0: no spool */
+	char *spool_dir;  /* NULL: memory only */
+	char label[64];	  /* "<id>" or "<id> exec <exec id>", for the log */
 };
 
 static void close_fd(int *fd)
@@ -567,7 +571,18 @@ int pio_create(struct loop *l, const struct pio_config *cfg, struct pio **out,
 	p->in_src = p->out_dst = p->err_dst = p->out_src = p->err_src = -1;
 	p->console = p->console_listen = -1;
 	p->ready_fd = -1;
+	p->spool_max = cfg->spool_max;
+	if (cfg->exec_id)
+		snprintf(p->label, sizeof(p->label), "%s exec %s", cfg->id ? cfg->id : "",
+			 cfg->exec_id);
+	else
+		snprintf(p->label, sizeof(p->label), "%s", cfg->id ? cfg->id : "");
 	int rc = 0, fds[2];
+	if (cfg->spool_max && cfg->spool_dir && !(p->spool_dir = strdup(cfg->spool_dir))) {
+		ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
 	bool in_is_file = false;
 
 	if (!empty(cfg->stdin_path)) {
@@ -688,16 +703,35 @@ const char *pio_console_socket(const struct pio *p)
 
 static void on_out_done(struct copier *c, void *ud);
 
+/* An output copier with its spool (see pio_config); takes src and dst. */
+static struct copier *output_copier(struct pio *p, int src, int dst, const char *stream)
+{
+	struct spool *s = NULL;
+	if (p->spool_max && !(s = spool_new(p->spool_dir, SPOOL_MEM_MAX, p->spool_max)))
+		return NULL;
+	struct copier *c = copier_new(p->loop, src, dst, true, on_out_done, p);
+	if (!c) {
+		spool_free(s);
+		return NULL;
+	}
+	if (s) {
+		char label[96];
+		snprintf(label, sizeof(label), "%s %s", p->label, stream);
+		copier_set_spool(c, s, label, on_out_done);
+	}
+	return c;
+}
+
 static int start_output_copiers(struct pio *p)
 {
 	if (p->out_src >= 0 && p->out_dst >= 0) {
-		p->out = copier_new(p->loop, p->out_src, p->out_dst, true, on_out_done, p);
+		p->out = output_copier(p, p->out_src, p->out_dst, "stdout");
 		if (!p->out)
 			return -ENOMEM;
 		p->out_src = p->out_dst = -1;
 	}
 	if (p->err_src >= 0 && p->err_dst >= 0) {
-		p->err = copier_new(p->loop, p->err_src, p->err_dst, true, on_out_done, p);
+		p->err = output_copier(p, p->err_src, p->err_dst, "stderr");
 		if (!p->err)
 			return -ENOMEM;
 		p->err_src = p->err_dst = -1;
@@ -763,7 +797,7 @@ static int console_copier(struct pio *p, int *other, bool to_console, struct cop
 	if (m >= 0) {
 		(void)fcntl(m, F_SETFD, FD_CLOEXEC);
 		*out = to_console ? copier_new(p->loop, *other, m, true, NULL, NULL)
-				  : copier_new(p->loop, m, *other, true, on_out_done, p);
+				  : output_copier(p, m, *other, "terminal");
 		err = *out ? 0 : (errno ? errno : ENOMEM);
 	}
 	if (err) {
@@ -820,7 +854,7 @@ int pio_resize(struct pio *p, uint32_t width, uint32_t height)
 
 bool pio_drained(const struct pio *p)
 {
-	return (!p->out || copier_done(p->out)) && (!p->err || copier_done(p->err));
+	return (!p->out || copier_drained(p->out)) && (!p->err || copier_drained(p->err));
 }
 
 static void fire_drained(struct pio *p)
@@ -934,6 +968,7 @@ void pio_free(struct pio *p)
 		unlink(p->console_path);
 	if (p->console_dir[0])
 		rmdir(p->console_dir);
+	free(p->spool_dir);
 	if (p->logger > 0) { /* still running: its watch moves to the ending list */
 		reaper_unwatch(p->reaper, p->logger);
 		struct logger_end *e = calloc(1, sizeof(*e));
@@ -964,7 +999,7 @@ static int copier_fds(const struct copier *c, int *src, int *dst, bool *finishin
 	struct copier_export e;
 	copier_export(c, &e);
 	if (e.buffered) {
-		*why = "output held in a copy buffer";
+		*why = "output held in a copy buffer or spool (its reader is away)";
 		return -EBUSY;
 	}
 	*src = e.src;
@@ -1001,7 +1036,9 @@ int pio_export(const struct pio *p, struct pio_export *out, const char **why)
 	return 0;
 }
 
-static struct copier *import_copier(struct pio *p, int src, int dst, bool output)
+/* stream: "stdout", "stderr", "terminal" for output (spooled as pio_create
+ * does), NULL for stdin. */
+static struct copier *import_copier(struct pio *p, int src, int dst, const char *stream)
 {
 	if (src < 0 || dst < 0) {
 		if (src >= 0)
@@ -1010,8 +1047,8 @@ static struct copier *import_copier(struct pio *p, int src, int dst, bool output
 			close(dst);
 		return NULL;
 	}
-	struct copier *c = copier_new(p->loop, src, dst, true, output ? on_out_done : NULL,
-				      output ? p : NULL);
+	struct copier *c = stream ? output_copier(p, src, dst, stream)
+				  : copier_new(p->loop, src, dst, true, NULL, NULL);
 	if (!c) {
 		log_error("stdio after upgrade: %s", strerror(errno ? errno : ENOMEM));
 		close(src);
@@ -1020,8 +1057,9 @@ static struct copier *import_copier(struct pio *p, int src, int dst, bool output
 	return c;
 }
 
-struct pio *pio_import(struct loop *l, struct reaper *r, const struct pio_export *in)
+struct pio *pio_import(struct loop *l, const struct pio_config *cfg, const struct pio_export *in)
 {
+	struct reaper *r = cfg->reaper;
 	struct pio *p = calloc(1, sizeof(*p));
 	if (!p) {
 		const int fds[] = {in->in_src, in->in_dst, in->out_src, in->out_dst,
@@ -1038,11 +1076,19 @@ struct pio *pio_import(struct loop *l, struct reaper *r, const struct pio_export
 	p->in_src = p->out_dst = p->err_dst = p->out_src = p->err_src = -1;
 	p->console_listen = p->ready_fd = -1;
 	p->console = in->console;
-	p->in = import_copier(p, in->in_src, in->in_dst, false);
+	p->spool_max = cfg->spool_max;
+	if (cfg->spool_max && cfg->spool_dir)
+		p->spool_dir = strdup(cfg->spool_dir); /* NULL: the spool stays in memory */
+	if (cfg->exec_id)
+		snprintf(p->label, sizeof(p->label), "%s exec %s", cfg->id ? cfg->id : "",
+			 cfg->exec_id);
+	else
+		snprintf(p->label, sizeof(p->label), "%s", cfg->id ? cfg->id : "");
+	p->in = import_copier(p, in->in_src, in->in_dst, NULL);
 	if (p->in && in->in_finishing)
 		copier_finish_when_idle(p->in);
-	p->out = import_copier(p, in->out_src, in->out_dst, true);
-	p->err = import_copier(p, in->err_src, in->err_dst, true);
+	p->out = import_copier(p, in->out_src, in->out_dst, in->terminal ? "terminal" : "stdout");
+	p->err = import_copier(p, in->err_src, in->err_dst, "stderr");
 	if (in->logger > 0) {
 		/* our child, unreaped until now: the pid is still the logger's; if it
 		 * exited meanwhile the new reaper has its exit */

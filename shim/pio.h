@@ -20,6 +20,12 @@ struct pio_config {
 	gid_t io_gid;
 	const char *ns, *id; /* for binary:// loggers */
 	struct reaper *reaper; /* watches binary:// loggers; needed only for them */
+	/* Output the reader leaves unread is spooled, up to spool_max bytes (0:
+	 * none, the process blocks once the pipes are full): in memory, then in
+	 * an unnamed file in spool_dir (the bundle; NULL: memory only). */
+	size_t spool_max;
+	const char *spool_dir;
+	const char *exec_id; /* names the spool in the log; NULL: the init */
 };
 
 struct pio;
@@ -44,7 +50,9 @@ int pio_after_start(struct pio *p, struct ttrpc_status *st);
 void pio_close_stdin(struct pio *p);
 int pio_resize(struct pio *p, uint32_t width, uint32_t height);
 /* Calls fn once output is drained (at once if it already is), or after
- * timeout_ms with the copiers still running. */
+ * timeout_ms with the copiers still running. Drained: every byte the process
+ * wrote is delivered, or spooled for a reader yet to come (pio_free drops
+ * what no reader took). */
 typedef void (*pio_drained_fn)(void *userdata);
 void pio_when_drained(struct pio *p, int timeout_ms, pio_drained_fn fn, void *userdata);
 bool pio_drained(const struct pio *p);
@@ -67,7 +75,10 @@ struct pio_export {
 };
 /* 0, or -EBUSY with *why set when p cannot move now: a process not yet
  * started, a logger not ready yet, output being drained, bytes held in a
- * copier's buffer (a terminal's, while its reader is slow). */
+ * copier's buffer (a terminal's, while its reader is slow) or in its spool
+ * (while the reader is away). */
 int pio_export(const struct pio *p, struct pio_export *out, const char **why);
-/* Stdio rebuilt from exported fds, which it takes (closed on failure). */
-struct pio *pio_import(struct loop *l, struct reaper *r, const struct pio_export *in);
+/* Stdio rebuilt from exported fds, which it takes (closed on failure); cfg
+ * gives the reaper and what pio_create takes for the spool and the log
+ * (spool_max, spool_dir, id, exec_id), its paths are not used. */
+struct pio *pio_import(struct loop *l, const struct pio_config *cfg, const struct pio_export *in);

@@ -66,6 +66,7 @@ struct container {
 	bool no_pivot_root, no_new_keyring;
 	uid_t io_uid;
 	gid_t io_gid;
+	uint64_t spool_max; /* output spool cap (runtime config's spool_max_bytes) */
 	char *criu_image_path, *criu_work_path;
 	bool rootfs_mounted;
 	bool private_pidns;

@@ -6,6 +6,7 @@
 #include "crash.h"
 #include "events.h"
 #include "log.h"
+#include "orphan.h"
 #include "pio.h"
 #include "reaper.h"
 #include "shim.h"
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -46,18 +48,39 @@ static const ProtobufCServiceDescriptor task_v3_descriptor = {
 	.package = "containerd.task.v3",
 };
 
+/* Every Task method goes through here: a request, whatever it asks, tells a
+ * taskless shim that its peer is not a containerd about to Create
+ * (orphan.h); then the method's own handler. */
+static void noted(struct ttrpc_call *call, const ProtobufCMessage *req, void *ud)
+{
+	const ProtobufCServiceDescriptor *d = &containerd__task__v2__task__descriptor;
+	const char *name = ttrpc_call_method(call);
+	shim_orphan_note_request();
+	for (unsigned i = 0; i < d->n_methods; i++) {
+		if (strcmp(d->methods[i].name, name) == 0) {
+			shim_task_handlers[i](call, req, ud);
+			return;
+		}
+	}
+	ttrpc_call_fail(call, TTRPC_UNIMPLEMENTED, "method %s", name);
+}
+
 /* The task service under both names containerd 1.6 to 2.x may call. */
 int shim_register_task_services(struct ttrpc_server *s)
 {
+	static ttrpc_handler_fn handlers[64];
 	static ProtobufCServiceDescriptor v3;
+	if (containerd__task__v2__task__descriptor.n_methods > 64)
+		return -E2BIG;
+	for (unsigned i = 0; i < containerd__task__v2__task__descriptor.n_methods; i++)
+		handlers[i] = shim_task_handlers[i] ? noted : NULL;
 	v3 = task_v3_descriptor;
 	v3.n_methods = containerd__task__v2__task__descriptor.n_methods;
 	v3.methods = containerd__task__v2__task__descriptor.methods;
 	v3.method_indices_by_name = containerd__task__v2__task__descriptor.method_indices_by_name;
-	int rc = ttrpc_server_register(s, &containerd__task__v2__task__descriptor,
-				       shim_task_handlers, NULL);
+	int rc = ttrpc_server_register(s, &containerd__task__v2__task__descriptor, handlers, NULL);
 	if (rc == 0)
-		rc = ttrpc_server_register(s, &v3, shim_task_handlers, NULL);
+		rc = ttrpc_server_register(s, &v3, handlers, NULL);
 	return rc;
 }
 
@@ -136,9 +159,29 @@ static void on_signal(struct loop_source *s, int fd, uint32_t events, void *ud)
 }
 
 static void after_iteration(void *ud);
+static void find_stack(void);
+
+/* SHIM_SERVE_TUNABLE (cli.h) off our GLIBC_TUNABLES again, as `start` added
+ * it: runc, loggers and everything else we start get containerd's. */
+static void drop_serve_tunable(void)
+{
+	const char *v = getenv("GLIBC_TUNABLES");
+	size_t n = v ? strlen(v) : 0, k = strlen(SHIM_SERVE_TUNABLE);
+	if (n < k || strcmp(v + n - k, SHIM_SERVE_TUNABLE) != 0)
+		return;
+	if (n == k) {
+		unsetenv("GLIBC_TUNABLES");
+	} else if (v[n - k - 1] == ':') {
+		char *rest = strndup(v, n - k - 1);
+		if (rest)
+			setenv("GLIBC_TUNABLES", rest, 1);
+		free(rest);
+	}
+}
 
 int shim_serve(const struct shim_flags *f)
 {
+	drop_serve_tunable();
 	/* Only 0-2 and the listener (3) are ours; anything else came from
 	 * whoever started containerd and must not leak into containers. A live
 	 * upgrade's new process keeps what its state names (upgrade.h). */
@@ -159,6 +202,9 @@ int shim_serve(const struct shim_flags *f)
 	if (log_init(f->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, fields, 2) < 0)
 		log_warn("log fields too long: lines go without them");
 	shim_crash_init();
+	/* exec'd as /proc/self/exe, the kernel names us "exe": name us as
+	 * top and ps -o comm show containerd's own shims */
+	prctl(PR_SET_NAME, "containerd-shim");
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	/* SIGCHLD is blocked with the rest, but read by the reaper's own signalfd */
 	sigset_t mask;
@@ -209,6 +255,7 @@ int shim_serve(const struct shim_flags *f)
 	if (socket_path[0] && stat(socket_path, &socket_st) < 0)
 		socket_path[0] = '\0'; /* not a file we could remove safely */
 	events_init(shim.loop, shim.ttrpc_address, f->ns);
+	find_stack();
 	struct loop_source *sig_src = loop_add_io(shim.loop, sfd, EPOLLIN, on_signal, NULL);
 	struct loop_source *srv_src =
 		loop_add_io(shim.loop, ttrpc_server_fd(shim.server), EPOLLIN, on_server, NULL);
@@ -220,6 +267,9 @@ int shim_serve(const struct shim_flags *f)
 	}
 	if (f->resume_fd >= 0)
 		upgrade_resume_finish();
+	/* taskless until a Create: gone if none comes (orphan.h) */
+	shim_orphan_init(shim.loop, shim.server);
+	shim_orphan_check(); /* arms its timer before the loop first waits */
 	while (!loop_quitting(shim.loop)) {
 		if (loop_iterate(shim.loop, -1) < 0 && errno != EINTR)
 			break;
@@ -230,6 +280,7 @@ int shim_serve(const struct shim_flags *f)
 	remove_socket();
 	ttrpc_server_free(shim.server);
 	shim_task_shutdown();
+	shim_orphan_free();
 	events_shutdown();
 	reaper_free(shim.reaper);
 	loop_free(shim.loop);
@@ -245,6 +296,45 @@ static bool just_trimmed;
 
 static int64_t last_activity;
 
+/* The stack as well. A Create or an Exec runs 20 KiB deep and more (a rootfs
+ * mount, runc's argv, paths in buffers on the stack); those pages stay
+ * resident, dirty, for the rest of the shim's life, though the loop at rest
+ * needs a few hundred bytes below it. Below the trimming frame's page, less
+ * a page of margin (madvise's own frame), nothing is live (one thread, no signal handlers: signals come
+ * through the signalfd): those pages are dropped, and the next deep call gets
+ * zero pages again. Only within the [stack] mapping as read at start, so
+ * nothing else can ever be touched. */
+static uintptr_t stack_low;
+
+static void find_stack(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	char line[256];
+	bool at_start = true; /* a long line comes in pieces: parse only a line's first */
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		size_t n = strlen(line);
+		if (at_start && n > 0 && line[n - 1] == '\n' && strstr(line, " [stack]\n") &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+			stack_low = lo;
+			break;
+		}
+		at_start = n > 0 && line[n - 1] == '\n';
+	}
+	fclose(f);
+}
+
+static __attribute__((noinline)) void trim_stack(void)
+{
+	volatile char here;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t top = (((uintptr_t)&here) & ~(page - 1)) - page;
+	if (stack_low && top > stack_low)
+		madvise((void *)stack_low, top - stack_low, MADV_DONTNEED);
+}
+
 static void trim_heap(void *ud)
 {
 	trim_timer = NULL;
@@ -255,10 +345,13 @@ static void trim_heap(void *ud)
 		return;
 	}
 	malloc_trim(0);
+	trim_stack();
 }
 
 static void after_iteration(void *ud)
 {
+	if (!shim.shutdown_requested && shim_orphan_check())
+		shim.shutdown_requested = true; /* as a Shutdown would */
 	if (shim.shutdown_requested)
 		maybe_exit(NULL);
 	if (just_trimmed) { /* the trim's own wake-up is not activity */

@@ -4,6 +4,7 @@
 #include "bootstrap.h"
 #include "cli.h"
 #include "sockdir.h"
+#include "timing.h"
 
 #include "bundle/address.h"
 #include "bundle/atomic.h"
@@ -37,6 +38,47 @@
 extern char **environ;
 
 static int start(const struct shim_flags *f, const struct shim_stdin *in);
+static int64_t entered_ns; /* timing.h */
+
+/* The serving shim's environment: ours, with SHIM_SERVE_TUNABLE added to
+ * GLIBC_TUNABLES (after any the caller set). NULL without memory; free the
+ * array and its last-but-one entry (the GLIBC_TUNABLES one) with shim_serve_env_free(). */
+#define TUNABLES_ENV "GLIBC_TUNABLES"
+char **shim_serve_env(void)
+{
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	const char *old = getenv(TUNABLES_ENV);
+	char *t = NULL;
+	if (asprintf(&t, "%s=%s%s%s", TUNABLES_ENV, old ? old : "", old && old[0] ? ":" : "",
+		     SHIM_SERVE_TUNABLE) < 0) {
+		free(env);
+		return NULL;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], TUNABLES_ENV "=", sizeof(TUNABLES_ENV)) != 0)
+			env[k++] = environ[i];
+	env[k++] = t;
+	env[k] = NULL;
+	return env;
+}
+
+void shim_serve_env_free(char **env)
+{
+	if (!env)
+		return;
+	size_t n = 0;
+	while (env[n])
+		n++;
+	if (n > 0)
+		free(env[n - 1]);
+	free(env);
+}
 
 /* Moves pid into cgroup path cg as the Go shim does (cgroups.Load + Add): on a
  * cgroup2-only host the unified hierarchy; otherwise every mounted v1 hierarchy
@@ -123,7 +165,7 @@ static int socket_dir(const char *from_bootstrap, char *dir, mode_t *mode)
 
 static int write_address(int dirfd, const char *address)
 {
-	return bundle_write_file_atomic(dirfd, BUNDLE_ADDRESS_FILE, address, strlen(address), 0644);
+	return bundle_write_file_volatile(dirfd, BUNDLE_ADDRESS_FILE, address, strlen(address), 0644);
 }
 
 static void adjust_oom_score(pid_t daemon)
@@ -154,6 +196,24 @@ static void adjust_oom_score(pid_t daemon)
 
 /* What containerd wrote on stdin (bootstrap.h), decided before anything is
  * created: what cannot be read is refused, on one line, with exit code 1. */
+/* -debug: the start action's own time, one line into the log FIFO containerd
+ * reads (not stdout or stderr: containerd takes the address from them). */
+static void start_timing(const struct shim_flags *f, int64_t listening, int64_t spawned)
+{
+	int fd = open(BUNDLE_LOG_FILE, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	const struct log_field fields[] = {{"namespace", f->ns}, {"id", f->id}};
+	log_init(LOG_LEVEL_DEBUG, fields, 2);
+	log_set_fd(fd);
+	log_debug("timing start-action %s: shim %.3f ms (listening after %.3f, serving shim "
+		  "spawned after %.3f)",
+		  f->id, timing_ms(entered_ns, reaper_now_ns()), timing_ms(entered_ns, listening),
+		  timing_ms(entered_ns, spawned));
+	log_set_fd(STDERR_FILENO);
+	close(fd);
+}
+
 static int read_stdin(const struct shim_flags *f, struct shim_stdin *in)
 {
 	uint8_t *buf;
@@ -173,6 +233,7 @@ static int read_stdin(const struct shim_flags *f, struct shim_stdin *in)
 
 int shim_start(const struct shim_flags *f)
 {
+	entered_ns = reaper_now_ns();
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC); /* the serving shim gets 0-3 only */
 	struct shim_stdin in;
 	if (read_stdin(f, &in) < 0) {
@@ -267,6 +328,7 @@ static int start(const struct shim_flags *f, const struct shim_stdin *in)
 		unlink(path);
 		return 1;
 	}
+	int64_t listening_ns = reaper_now_ns();
 	/* The serving shim: this binary again, the socket as fd 3, its own
 	 * session, stdio on /dev/null so containerd's read of our output ends. */
 	const char *argv[12];
@@ -292,7 +354,9 @@ static int start(const struct shim_flags *f, const struct shim_stdin *in)
 	posix_spawn_file_actions_adddup2(&fa, devnull, 2);
 	posix_spawn_file_actions_adddup2(&fa, lfd, 3);
 	pid_t pid;
-	rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, (char *const *)argv, environ);
+	char **env = shim_serve_env();
+	rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, (char *const *)argv, env ? env : environ);
+	shim_serve_env_free(env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(devnull);
@@ -304,11 +368,13 @@ static int start(const struct shim_flags *f, const struct shim_stdin *in)
 	}
 	char pidbuf[32];
 	int plen = snprintf(pidbuf, sizeof(pidbuf), "%d", pid);
-	bundle_write_file_atomic(dirfd, BUNDLE_SHIM_PID_FILE, pidbuf, (size_t)plen, 0644);
+	bundle_write_file_volatile(dirfd, BUNDLE_SHIM_PID_FILE, pidbuf, (size_t)plen, 0644);
 	if (in->options->shim_cgroup && in->options->shim_cgroup[0])
 		join_shim_cgroup(in->options->shim_cgroup, pid);
 	adjust_oom_score(pid);
 	close(dirfd);
+	if (f->debug)
+		start_timing(f, listening_ns, reaper_now_ns());
 	printf("%s", address);
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include "process.h"
 #include "reaper.h"
 #include "shim.h"
+#include "timing.h"
 
 #include "bundle/atomic.h"
 #include "bundle/exitfile.h"
@@ -105,6 +106,7 @@ struct create_op {
 	struct container *c;
 	const Containerd__Task__V2__CreateTaskRequest *req; /* the call's; valid until it is answered */
 	int64_t since_ns;
+	int64_t recv_ns, rt_done_ns; /* timing.h */
 	int runc_pidfd;
 	struct ttrpc_status failure; /* answered once the runtime state is undone */
 };
@@ -152,6 +154,11 @@ static void apply_options(struct container *c, const Google__Protobuf__Any *any,
 	c->no_new_keyring = o->no_new_keyring;
 	c->io_uid = o->io_uid;
 	c->io_gid = o->io_gid;
+	if (bundle_options_spool_max(any ? any->type_url : NULL, any ? any->value.data : NULL,
+				     any ? any->value.len : 0, &c->spool_max, st) < 0) {
+		bundle_options_free(o);
+		return;
+	}
 	c->runc.systemd_cgroup = o->systemd_cgroup;
 	snprintf(c->criu_path, sizeof(c->criu_path), "%s", o->criu_path ? o->criu_path : "");
 	if (!empty(o->criu_image_path))
@@ -174,6 +181,7 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 	struct create_op *op = ud;
 	struct container *c = op->c;
 	struct process *p = &c->init;
+	op->rt_done_ns = reaper_now_ns();
 	if (status != 0) {
 		bool cancelled = ttrpc_call_cancelled(op->call);
 		ttrpc_status_set(&op->failure, cancelled ? TTRPC_DEADLINE_EXCEEDED : TTRPC_UNKNOWN,
@@ -217,6 +225,7 @@ static void create_done(int status, const char *err, const char *out, size_t n, 
 	Containerd__Task__V2__CreateTaskResponse r = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
 	r.pid = (uint32_t)pid;
 	shim_crash_point("create-runc-done");
+	timing_log("create", c->id, op->recv_ns, op->since_ns, op->rt_done_ns);
 	ttrpc_call_reply(op->call, &r.base);
 	p->announcing = false;
 	if (p->reaped)
@@ -257,6 +266,8 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	}
 	struct container *c = calloc(1, sizeof(*c));
 	struct create_op *op = calloc(1, sizeof(*op));
+	if (op)
+		op->recv_ns = reaper_now_ns();
 	if (!c || !op) {
 		free(c);
 		free(op);
@@ -311,7 +322,7 @@ static void task_create(struct ttrpc_call *call, const ProtobufCMessage *m, void
 	struct pio_config pc = {.stdin_path = req->stdin, .stdout_path = req->stdout,
 				.stderr_path = req->stderr, .terminal = req->terminal,
 				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id,
-				.reaper = shim.reaper};
+				.reaper = shim.reaper, .spool_max = c->spool_max, .spool_dir = c->bundle};
 	if (pio_create(shim.loop, &pc, &p->io, &st) < 0) {
 		ttrpc_call_fail_status(call, &st);
 		goto fail_mounted;
@@ -393,6 +404,7 @@ struct proc_op {
 	struct proc_op *next; /* in p->ops */
 	int runc_pidfd;
 	int64_t since_ns;
+	int64_t recv_ns; /* timing.h */
 	char path[PATH_MAX]; /* a temp file to remove when done */
 	uint32_t signal;
 };
@@ -417,6 +429,7 @@ static struct proc_op *proc_op_new(struct ttrpc_call *call, struct process *p)
 	}
 	op->call = call;
 	op->p = p;
+	op->recv_ns = reaper_now_ns();
 	op->runc_pidfd = -1;
 	op->next = p->ops;
 	p->ops = op;
@@ -507,6 +520,7 @@ static void start_init_done(int status, const char *err, const char *out, size_t
 	struct proc_op *op = ud;
 	struct process *p = op->p;
 	struct container *c = p->c;
+	int64_t rt_done = reaper_now_ns();
 	p->announcing = false;
 	if (status != 0) {
 		ttrpc_call_fail(op->call, TTRPC_UNKNOWN, "OCI runtime start failed: %s", err);
@@ -527,6 +541,7 @@ static void start_init_done(int status, const char *err, const char *out, size_t
 	Containerd__Task__V2__StartResponse r = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 	r.pid = (uint32_t)p->pid;
 	shim_crash_point("start-runc-done");
+	timing_log("start", c->id, op->recv_ns, op->since_ns, rt_done);
 	ttrpc_call_reply(op->call, &r.base);
 	if (p->reaped)
 		process_finalize_exit(p);
@@ -603,7 +618,8 @@ static void start_exec(struct ttrpc_call *call, struct process *p)
 	struct pio_config pc = {.stdin_path = p->stdin_path, .stdout_path = p->stdout_path,
 				.stderr_path = p->stderr_path, .terminal = p->terminal,
 				.io_uid = c->io_uid, .io_gid = c->io_gid, .ns = shim.ns, .id = c->id,
-				.reaper = shim.reaper};
+				.reaper = shim.reaper, .spool_max = c->spool_max, .spool_dir = c->bundle,
+				.exec_id = p->exec_id};
 	if (pio_create(shim.loop, &pc, &p->io, &st) < 0) {
 		ttrpc_call_fail_status(call, &st);
 		return;

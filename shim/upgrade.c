@@ -193,6 +193,7 @@ static int collect_container(const struct container *c, UpgradeContainer **out,
 	m->rootfs_mounted = c->rootfs_mounted;
 	m->private_pidns = c->private_pidns;
 	m->oom_watched = c->oom != NULL;
+	m->spool_max = c->spool_max;
 	int rc = collect_process(&c->init, &m->init, st);
 	for (const struct process *p = c->execs; p && rc == 0; p = p->next)
 		rc = collect_process(p, &m->execs[m->n_execs++], st);
@@ -493,10 +494,13 @@ static int upgrade_exec(const char *binary, struct ttrpc_call *call, int64_t hel
 	resume_argv(binary, memfd, false, fdarg, argv);
 	log_info("upgrade: %zu containers, %zu connections, %zu fds: exec %s", s.n_containers,
 	         s.n_conns, fds.n, binary);
+	/* the environment `start` gave us: the tunable we dropped for children back */
+	char **env = shim_serve_env();
 	set_cloexec(&fds, false);
-	execve(binary, (char *const *)argv, environ);
+	execve(binary, (char *const *)argv, env ? env : environ);
 	rc = -errno;
 	set_cloexec(&fds, true);
+	shim_serve_env_free(env);
 	ttrpc_status_set(st, ttrpc_code_from_errno(-rc), "exec %s: %s", binary, strerror(-rc));
 out:
 	if (memfd >= 0)
@@ -720,7 +724,9 @@ static void fall_back(int fd, const UpgradeState *st)
 	resume_argv(old, fd, true, fdarg, argv);
 	log_error("upgrade: state version %u, this binary takes %u: handing it back to %s",
 	          st->version, UPGRADE_STATE_VERSION, old);
-	execve(old, (char *const *)argv, environ);
+	char **env = shim_serve_env();
+	execve(old, (char *const *)argv, env ? env : environ);
+	shim_serve_env_free(env);
 	log_error("upgrade: exec %s: %s", old, strerror(errno));
 }
 
@@ -792,7 +798,13 @@ static void resume_process(struct process *p, struct container *c, const Upgrade
 		                       .in_finishing = io->in_finishing,
 		                       .terminal = io->terminal,
 		                       .logger = io->logger};
-		p->io = pio_import(shim.loop, shim.reaper, &e);
+		struct pio_config pc = {.reaper = shim.reaper,
+		                        .spool_max = c->spool_max,
+		                        .spool_dir = c->bundle,
+		                        .ns = shim.ns,
+		                        .id = c->id,
+		                        .exec_id = p->exec_id};
+		p->io = pio_import(shim.loop, &pc, &e);
 	}
 }
 
@@ -822,6 +834,7 @@ static struct container *resume_container(const UpgradeContainer *m)
 	c->criu_work_path = dup_or_null(m->criu_work_path);
 	c->rootfs_mounted = m->rootfs_mounted;
 	c->private_pidns = m->private_pidns;
+	c->spool_max = m->spool_max;
 	if (m->init)
 		resume_process(&c->init, c, m->init);
 	struct process **tail = &c->execs;

@@ -379,6 +379,21 @@ static void on_task_created(struct ctr *c, const struct ttrpc_status *st, Protob
 			    void *ud)
 {
 	struct ttrpc_call *call = ud;
+	if (st->code == TTRPC_DEADLINE_EXCEEDED && c->client && !ttrpc_client_closed(c->client)) {
+		/* --start-timeout: the shim (or the runtime under it) hangs in the
+		 * create; it goes, and its delete action removes what it made */
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+			 "not created within the start timeout (%lld ms): its shim is killed and cleaned up",
+			 (long long)(c->d->cfg.start_timeout_ns / 1000000));
+		ttrpc_call_fail(call, TTRPC_DEADLINE_EXCEEDED, "create %s: %s", c->id, msg);
+		log_warn("%s/%s: %s", c->ns, c->id, msg);
+		events_publish(c->d, c->ns, "/nanoshim/start-timeout", NULL, c->id, NULL, 0, 0, msg);
+		shim_kill(c);
+		c->shutting_down = true;
+		shim_cleanup_dead(c, destroy_after_cleanup, NULL);
+		return;
+	}
 	if (st->code != TTRPC_OK) {
 		ttrpc_call_fail(call, st->code, "create %s: %s", c->id, st->message);
 		undo_create(c);
@@ -428,8 +443,10 @@ static void create_task(struct ctr *c, struct ttrpc_call *call)
 	r.stdout = out_uri;
 	r.stderr = q->terminal ? "" : out_uri;
 	r.options = &any;
+	int64_t deadline = c->d->cfg.start_timeout_ns > 0 ? c->d->cfg.start_timeout_ns
+							    : NANOSHIMD_CALL_TIMEOUT_NS;
 	int rc = shim_call(c, "Create", &r.base, &containerd__task__v2__create_task_response__descriptor,
-			   NANOSHIMD_CALL_TIMEOUT_NS, on_task_created, call);
+			   deadline, on_task_created, call);
 	if (rc < 0) {
 		ttrpc_call_fail(call, TTRPC_UNAVAILABLE, "create %s: shim call: %s", c->id, strerror(-rc));
 		undo_create(c);

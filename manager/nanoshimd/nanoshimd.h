@@ -163,6 +163,8 @@ void shim_wait(struct proc *p);
  * status, then done (may be NULL). */
 typedef void (*shim_cleaned_fn)(struct ctr *c, void *userdata);
 void shim_cleanup_dead(struct ctr *c, shim_cleaned_fn done, void *userdata);
+/* SIGKILL of c's shim (its shim.pid, Connect's answer, or found by its command line). */
+void shim_kill(struct ctr *c);
 void shim_disconnect(struct ctr *c);
 
 /* api.c */

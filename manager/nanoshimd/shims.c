@@ -12,6 +12,7 @@
 
 #include "containerd/task/v2/shim.pb-c.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -91,6 +92,60 @@ static void shim_action(struct ctr *c, const char *action, const char **argv,
 		.fds = {-1, -1, -1},
 		.flags = SPAWN_CAPTURE_STDOUT | SPAWN_CAPTURE_STDERR,
 	};
+}
+
+static bool has_pair(const char *argv, size_t len, const char *flag, const char *value)
+{
+	for (const char *a = argv; a < argv + len; a += strlen(a) + 1) {
+		const char *v = a + strlen(a) + 1;
+		if (strcmp(a, flag) == 0 && v < argv + len && strcmp(v, value) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The serving shim of c found by its command line (-namespace, -id and our
+ * -address; not a start or delete action), for a shim that wrote no shim.pid
+ * and cannot answer Connect (the Go shim holds its lock through a Create). */
+static pid_t shim_find_pid(struct ctr *c)
+{
+	DIR *dir = opendir("/proc");
+	if (!dir)
+		return 0;
+	pid_t found = 0;
+	struct dirent *de;
+	char path[64], buf[8192];
+	while (!found && (de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		const char *last = buf;
+		for (const char *a = buf; a < buf + n; a += strlen(a) + 1)
+			last = a;
+		if (strcmp(last, "start") && strcmp(last, "delete") &&
+		    has_pair(buf, (size_t)n, "-namespace", c->ns) && has_pair(buf, (size_t)n, "-id", c->id) &&
+		    has_pair(buf, (size_t)n, "-address", c->d->cfg.address))
+			found = (pid_t)pid;
+	}
+	closedir(dir);
+	return found;
+}
+
+void shim_kill(struct ctr *c)
+{
+	pid_t pid = c->shim_pid > 0 ? c->shim_pid : shim_find_pid(c);
+	if (pid > 0 && kill(pid, SIGKILL) == 0)
+		log_info("%s/%s: shim %d killed", c->ns, c->id, (int)pid);
 }
 
 /* ---- start ----------------------------------------------------------- */
@@ -327,6 +382,7 @@ int shim_call(struct ctr *c, const char *method, const ProtobufCMessage *req,
 	op->userdata = userdata;
 	struct ttrpc_kv md = {NS_KEY, c->ns};
 	struct ttrpc_call_opts opts = {.timeout_ns = timeout_ns, .metadata = &md, .n_metadata = 1};
+	log_debug("%s/%s: %s to the shim at %s", c->ns, c->id, method, c->shim_address);
 	ctr_ref(c);
 	int64_t rc = ttrpc_client_call_async(c->client, TASK_SERVICE, method, req, reply_desc,
 					     &opts, on_reply, op);

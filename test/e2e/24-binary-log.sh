@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # binary:// log URIs: the shim starts the logger with the container's stdout on
 # fd 3 and stderr on fd 4 (fd 5 its readiness pipe), arguments from the URI's
-# query and CONTAINER_ID / CONTAINER_NAMESPACE in its environment, and stops it
-# when the task is deleted.
+# query and CONTAINER_ID / CONTAINER_NAMESPACE in its environment (and containerd's
+# GLIBC_TUNABLES, not the one our shim serves with), and stops it when the task is
+# deleted.
 . "$(dirname "$0")/lib.sh"
 e2e_setup
 
@@ -17,6 +18,7 @@ cat >"$logger" <<'LOGGER'
 exec 5>&-
 dir=$2
 echo "$CONTAINER_NAMESPACE/$CONTAINER_ID" >"$dir/env"
+echo "${GLIBC_TUNABLES-unset}" >"$dir/tunables"
 printf '%s\n' "$@" >"$dir/args"
 cat <&3 >"$dir/out" &
 cat <&4 >"$dir/err" &
@@ -43,6 +45,9 @@ assert_eq "to-err" "$(cat "$dir/err")" "stderr"
 check "the logger's arguments and environment"
 assert_eq "$(printf 'dir\n%s' "$dir")" "$(cat "$dir/args")" "argv from the URI query"
 assert_eq "$E2E_NS/$id" "$(cat "$dir/env")" "CONTAINER_NAMESPACE/CONTAINER_ID"
+# `start` serves our shim with glibc's tcache off through GLIBC_TUNABLES and the
+# serving shim takes it off again: its children get containerd's (unset here)
+assert_eq "${GLIBC_TUNABLES-unset}" "$(cat "$dir/tunables")" "GLIBC_TUNABLES as containerd's"
 
 check "the logger, which outlives EOF, is stopped once the task is deleted"
 # (ours closes the logger's pipes when the process exits, the Go shim only on delete:

@@ -277,3 +277,79 @@ grep -q -- '^--debug --log-format=text .* create ' "$E2E_TMP/rt.calls" ||
 grep -q -- '^--debug --log-format=text .* start ' "$E2E_TMP/rt.calls" ||
 	fail "no start with the arguments first in: $(cat "$E2E_TMP/rt.calls")"
 pass "create and start ran as: $(grep -m1 ' create ' "$E2E_TMP/rt.calls" | cut -c1-80)..."
+
+check "--start-timeout: a shim or a create that hangs is cleaned up and reported"
+mgr_stop TERM
+# shim processes of this namespace serving container $1 (their command line says so)
+shims_of() {
+	local d p
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		e2e_cmdline_has "$p" -namespace "$E2E_NS" && e2e_cmdline_has "$p" -id "$1" && echo "$p"
+	done
+	return 0
+}
+cat >"$E2E_TMP/rt-hang" <<RT
+#!/bin/sh
+case " \$* " in *" create "*) sleep 3; exit 1 ;; esac
+exec runc "\$@"
+RT
+chmod +x "$E2E_TMP/rt-hang"
+mgr_start --runtime "$E2E_TMP/rt-hang" --start-timeout 1s
+ctl run -d --rootfs "$E2E_ROOTFS" hang sleep 100000 >"$E2E_TMP/hang.out" 2>&1 &
+run_pid=$!
+hang_shim=
+for ((i = 0; i < 50; i++)); do
+	hang_shim=$(shims_of hang | head -n 1)
+	[ -z "$hang_shim" ] || break
+	sleep 0.05
+done
+[ -n "$hang_shim" ] || fail "no shim seen for hang"
+rc=0
+wait "$run_pid" || rc=$?
+[ "$rc" != 0 ] || fail "run of a create that hangs succeeded"
+assert_contains "$(cat "$E2E_TMP/hang.out")" "create hang: not created within the start timeout (1000 ms)" "the error"
+hang_gone() { ! kill -0 "$hang_shim" 2>/dev/null && [ -z "$(mgr_status hang)" ] && [ ! -e "$MGR_STATE/$E2E_NS/hang" ]; }
+wait_for 10 "hang's shim, listing and bundle gone" hang_gone
+ctl events --since 5m --no-follow >"$E2E_TMP/hang-ev.json"
+jq -s -e 'map(select(.topic == "/nanoshim/start-timeout" and .id == "hang")) | length == 1' "$E2E_TMP/hang-ev.json" >/dev/null ||
+	fail "no /nanoshim/start-timeout event for hang"
+pass "reported as a /nanoshim/start-timeout event"
+# the hung wrapper (orphaned with its shim) gives up on its own: wait for it
+rt_hang_gone() {
+	local c
+	for c in /proc/[0-9]*/cmdline; do
+		[[ "$(tr '\0' ' ' <"$c" 2>/dev/null)" != "/bin/sh $E2E_TMP/rt-hang "* ]] || return 1
+	done
+}
+wait_for 10 "the hung runtime wrapper ended" rt_hang_gone
+mgr_stop TERM
+cat >"$E2E_TMP/shim-hang" <<SH
+#!/bin/sh
+[ "\$1" = start ] || [ "\${*#*start}" != "\$*" ] && exec sleep 30
+exec "$MGR_SHIM" "\$@"
+SH
+chmod +x "$E2E_TMP/shim-hang"
+mgr_start --shim-binary "$E2E_TMP/shim-hang" --start-timeout 500ms
+rc=0
+out=$(ctl run -d --rootfs "$E2E_ROOTFS" hang2 sleep 100000 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "run with a shim whose start hangs succeeded"
+assert_contains "$out" "create hang2: shim start failed" "the error"
+assert_eq "" "$(mgr_status hang2)" "hang2 not listed"
+[ ! -e "$MGR_STATE/$E2E_NS/hang2" ] || fail "hang2's bundle left"
+assert_eq "" "$(shims_of hang2)" "no start action of hang2 left"
+mgr_stop TERM
+
+check "--event-retain: the last N events, kept across a restart; --log-level; NANOSHIMD_ADDRESS"
+mgr_start --event-retain 4 --log-level debug
+for i in 1 2; do ctl run --rm --rootfs "$E2E_ROOTFS" "ev$i" true; done
+grep -q 'level=debug' "$MGR_LOG" || fail "no debug line from --log-level debug"
+pass "--log-level debug logs debug lines"
+mgr_stop TERM
+mgr_start --event-retain 4
+ctl events --since 1h --no-follow >"$E2E_TMP/retained.json"
+assert_eq 4 "$(wc -l <"$E2E_TMP/retained.json")" "events replayed with --event-retain 4"
+assert_eq "/nanoshim/recovered" "$(jq -r .topic "$E2E_TMP/retained.json" | tail -n 1)" "the newest: this start's recovery"
+assert_eq "/tasks/delete ev2" "$(jq -r 'select(.topic == "/tasks/delete") | "\(.topic) \(.id)"' "$E2E_TMP/retained.json" | tail -n 1)" "the last delete kept"
+assert_eq "" "$(NANOSHIMD_ADDRESS=$MGR_ADDR "$NANOCTL" -n "$E2E_NS" ls -q)" "ls through NANOSHIMD_ADDRESS"
+mgr_stop TERM

@@ -86,6 +86,8 @@ wout=$E2E_TMP/wait.out
 waiter=$!
 orig=$(readlink -f "/proc/$shim/exe")
 assert_eq "$(readlink -f "$SHIM_BINARY")" "$orig" "the shim runs the binary under test"
+tunables() { tr '\0' '\n' <"/proc/$shim/environ" | grep '^GLIBC_TUNABLES=' || true; }
+tunables0=$(tunables)
 copy=$E2E_TMP/bin-b/containerd-shim-nano-v2
 mkdir -p "$(dirname "$copy")"
 cp "$orig" "$copy"
@@ -108,6 +110,7 @@ upgrade_to() {
 	fds=$(ls "/proc/$shim/fd" | wc -l)
 	[ "$fds" -le "$fds0" ] || fail "the shim holds $fds fds, $fds0 before the first upgrade"
 	pass "the shim holds $fds fds ($fds0 before the first upgrade)"
+	assert_eq "$tunables0" "$(tunables)" "the serving shim's GLIBC_TUNABLES as \`start\` set them"
 }
 
 check "upgrade three times in place: to a copy at another path, back, to the copy"

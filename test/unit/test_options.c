@@ -164,3 +164,52 @@ Test(options, criu_path_present_or_absent)
 		bundle_options_free(o);
 	}
 }
+
+/* spool_max_bytes of a runtime config file: the runc keys beside it do not
+ * mind it, a whole number of bytes is taken (0 too), anything else fails; no
+ * config file, or options of another type: the default. */
+static int spool_max_of(const char *json, uint64_t *out, struct ttrpc_status *st)
+{
+	char path[] = "/tmp/nanoshim-options-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+	close(fd);
+	Runtimeoptions__V1__Options in = RUNTIMEOPTIONS__V1__OPTIONS__INIT;
+	in.config_path = path;
+	uint8_t buf[256];
+	size_t len = runtimeoptions__v1__options__pack(&in, buf);
+	Containerd__Runc__V1__Options *o = NULL;
+	cr_assert_eq(bundle_options_decode("runtimeoptions.v1.Options", buf, len, &o, st), 0);
+	bundle_options_free(o);
+	int rc = bundle_options_spool_max("runtimeoptions.v1.Options", buf, len, out, st);
+	unlink(path);
+	return rc;
+}
+
+Test(options, spool_max_bytes)
+{
+	uint64_t v = 1;
+	struct ttrpc_status st = {0};
+	cr_assert_eq(spool_max_of("{\"binary_name\":\"crun\",\"spool_max_bytes\":16777216}", &v, &st),
+		     0);
+	cr_assert_eq(v, 16777216);
+	cr_assert_eq(spool_max_of("{\"spool_max_bytes\":0}", &v, &st), 0);
+	cr_assert_eq(v, 0, "0 turns the spool off");
+	cr_assert_eq(spool_max_of("{\"binary_name\":\"crun\"}", &v, &st), 0);
+	cr_assert_eq(v, BUNDLE_SPOOL_MAX_DEFAULT);
+	cr_assert_eq(spool_max_of("{\"spool_max_bytes\":null}", &v, &st), 0);
+	cr_assert_eq(v, BUNDLE_SPOOL_MAX_DEFAULT);
+	const char *bad[] = {"{\"spool_max_bytes\":\"lots\"}", "{\"spool_max_bytes\":-1}",
+			     "{\"spool_max_bytes\":1.5}", "{\"spool_max_bytes\":1e6}",
+			     "{\"spool_max_bytes\":99999999999999999999}"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(spool_max_of(bad[i], &v, &st), -EINVAL, "%s", bad[i]);
+		cr_assert(strstr(st.message, "spool_max_bytes must be a number of bytes"), "%s",
+			  st.message);
+	}
+	cr_assert_eq(bundle_options_spool_max(NULL, NULL, 0, &v, &st), 0);
+	cr_assert_eq(v, BUNDLE_SPOOL_MAX_DEFAULT);
+	cr_assert_eq(bundle_options_spool_max("containerd.runc.v1.Options", NULL, 0, &v, &st), 0);
+	cr_assert_eq(v, BUNDLE_SPOOL_MAX_DEFAULT);
+}

@@ -4,8 +4,10 @@
  * server); the state encoded and decoded through a memfd, its version
  * checked; and what the shim refuses to hand over. */
 #include "envelope.h"
+#include "copier.h"
 #include "events.h"
 #include "loop.h"
+#include "spool.h"
 #include "process.h"
 #include "shim.h"
 #include "upgrade.h"
@@ -747,4 +749,50 @@ Test(fallback, never_twice_nor_to_a_deleted_binary)
 	cr_assert_eq(resume_in_child(fd, false), 100 + EPROTO, "a deleted binary: no exec");
 	fd = state_of_version(UPGRADE_STATE_VERSION + 1, "");
 	cr_assert_eq(resume_in_child(fd, false), 100 + EPROTO, "no old binary: no exec");
+}
+
+/* ---- a copier's bytes not yet written: its spool counts ---- */
+
+Test(copier, export_counts_spooled_bytes, .timeout = 30)
+{
+	struct loop *l = loop_new();
+	int src[2], dst[2];
+	cr_assert_eq(pipe2(src, O_CLOEXEC | O_NONBLOCK), 0);
+	cr_assert_eq(pipe2(dst, O_CLOEXEC | O_NONBLOCK), 0);
+	struct copier *c = copier_new(l, src[0], dst[1], true, NULL, NULL);
+	cr_assert_not_null(c);
+	copier_set_spool(c, spool_new(NULL, 1 << 20, 4 << 20), "test stdout", NULL);
+	static char chunk[16384];
+	memset(chunk, 'x', sizeof(chunk));
+	size_t wrote = 0;
+	struct copier_export e;
+	/* nobody reads dst: once it is full (and the reader counted away) the
+	 * copier spools what the process writes */
+	for (int i = 0; i < 200; i++) {
+		ssize_t n = write(src[1], chunk, sizeof(chunk));
+		if (n > 0)
+			wrote += (size_t)n;
+		loop_iterate(l, 5);
+		copier_export(c, &e);
+		if (e.buffered)
+			break;
+	}
+	cr_assert_gt(e.buffered, 0, "spooled bytes count as held (wrote %zu)", wrote);
+	cr_assert_eq(e.src, src[0]);
+	cr_assert_eq(e.dst, dst[1]);
+	/* the reader comes back: once all is written, nothing is held */
+	static char sink[65536];
+	for (int i = 0; i < 2000; i++) {
+		while (read(dst[0], sink, sizeof(sink)) > 0)
+			;
+		loop_iterate(l, 2);
+		copier_export(c, &e);
+		if (!e.buffered)
+			break;
+	}
+	cr_assert_eq(e.buffered, 0);
+	copier_free(c);
+	close(src[1]);
+	close(dst[0]);
+	loop_free(l);
 }
