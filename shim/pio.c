@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -999,7 +1000,7 @@ static int copier_fds(const struct copier *c, int *src, int *dst, bool *finishin
 	struct copier_export e;
 	copier_export(c, &e);
 	if (e.buffered) {
-		*why = "output held in a copy buffer or spool (its reader is away)";
+		*why = "bytes held in a copy buffer (a terminal's input the process does not read)";
 		return -EBUSY;
 	}
 	*src = e.src;
@@ -1029,11 +1030,64 @@ int pio_export(const struct pio *p, struct pio_export *out, const char **why)
 	out->terminal = p->terminal;
 	out->console = p->console;
 	out->logger = p->logger;
+	out->out_spool = out->err_spool = -1;
 	if (copier_fds(p->in, &out->in_src, &out->in_dst, &out->in_finishing, why) < 0 ||
 	    copier_fds(p->out, &out->out_src, &out->out_dst, NULL, why) < 0 ||
 	    copier_fds(p->err, &out->err_src, &out->err_dst, NULL, why) < 0)
 		return -EBUSY;
 	return 0;
+}
+
+/* One copier's spool into a new memfd: *fd, or -1 when it holds nothing. */
+static int spool_take(struct copier *c, int *fd)
+{
+	*fd = -1;
+	struct copier_export e;
+	if (!c)
+		return 0;
+	copier_export(c, &e);
+	if (!e.spooled)
+		return 0;
+	int m = memfd_create("nanoshim-spool", MFD_CLOEXEC);
+	if (m < 0)
+		return -errno;
+	ssize_t n = copier_spool_take(c, m);
+	if (n < 0 || lseek(m, 0, SEEK_SET) < 0) {
+		int err = n < 0 ? (int)-n : errno;
+		lseek(m, 0, SEEK_SET);
+		copier_spool_give(c, m); /* what was moved goes back */
+		close(m);
+		return -err;
+	}
+	*fd = m;
+	return 0;
+}
+
+static void spool_give(struct copier *c, int fd)
+{
+	if (fd < 0)
+		return;
+	lseek(fd, 0, SEEK_SET);
+	int rc = c ? copier_spool_give(c, fd) : -EINVAL;
+	if (rc < 0)
+		log_error("%s: spooled output: %s", c ? "copier" : "stdio", strerror(-rc));
+	close(fd);
+}
+
+int pio_spools_take(struct pio *p, int *out_fd, int *err_fd)
+{
+	int rc = spool_take(p->out, out_fd);
+	if (rc == 0 && (rc = spool_take(p->err, err_fd)) < 0) {
+		spool_give(p->out, *out_fd);
+		*out_fd = -1;
+	}
+	return rc;
+}
+
+void pio_spools_give(struct pio *p, int out_fd, int err_fd)
+{
+	spool_give(p->out, out_fd);
+	spool_give(p->err, err_fd);
 }
 
 /* stream: "stdout", "stderr", "terminal" for output (spooled as pio_create
@@ -1089,6 +1143,9 @@ struct pio *pio_import(struct loop *l, const struct pio_config *cfg, const struc
 		copier_finish_when_idle(p->in);
 	p->out = import_copier(p, in->out_src, in->out_dst, in->terminal ? "terminal" : "stdout");
 	p->err = import_copier(p, in->err_src, in->err_dst, "stderr");
+	/* what the old process had spooled goes out before anything newer */
+	spool_give(p->out, in->out_spool);
+	spool_give(p->err, in->err_spool);
 	if (in->logger > 0) {
 		/* our child, unreaped until now: the pid is still the logger's; if it
 		 * exited meanwhile the new reaper has its exit */

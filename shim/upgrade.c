@@ -155,6 +155,7 @@ static int collect_process(const struct process *p, UpgradeProcess **out, struct
 	m->io->in_finishing = e.in_finishing;
 	m->io->terminal = e.terminal;
 	m->io->logger = e.logger;
+	m->io->out_spool = m->io->err_spool = -1; /* upgrade_exec takes the spools */
 	return 0;
 nomem:
 	ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
@@ -398,8 +399,8 @@ static int fdset_add_stdio(struct fdset *f, const UpgradeStdio *io)
 {
 	if (!io)
 		return 0;
-	const int fds[] = {io->in_src,  io->in_dst,  io->out_src, io->out_dst,
-	                   io->err_src, io->err_dst, io->console};
+	const int fds[] = {io->in_src,  io->in_dst,  io->out_src,   io->out_dst,  io->err_src,
+	                   io->err_dst, io->console, io->out_spool, io->err_spool};
 	int rc = 0;
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]) && rc == 0; i++)
 		rc = fdset_add(f, fds[i]);
@@ -429,6 +430,45 @@ static void set_cloexec(const struct fdset *f, bool on)
 {
 	for (size_t i = 0; i < f->n; i++)
 		(void)fcntl(f->fds[i], F_SETFD, on ? FD_CLOEXEC : 0);
+}
+
+/* Calls fn on each process of the shim with its message in s (collected
+ * from them, in the same order). */
+static void each_process(UpgradeState *s, void (*fn)(struct process *, UpgradeProcess *, void *),
+                         void *ud)
+{
+	size_t i = 0;
+	for (struct container *c = shim.containers; c && i < s->n_containers; c = c->next, i++) {
+		UpgradeContainer *mc = s->containers[i];
+		if (mc->init)
+			fn(&c->init, mc->init, ud);
+		size_t j = 0;
+		for (struct process *p = c->execs; p && j < mc->n_execs; p = p->next, j++)
+			fn(p, mc->execs[j], ud);
+	}
+}
+
+struct spools {
+	int rc; /* the first failure */
+};
+
+static void take_spools(struct process *p, UpgradeProcess *m, void *ud)
+{
+	struct spools *sp = ud;
+	if (!p->io || !m->io || sp->rc < 0)
+		return;
+	int rc = pio_spools_take(p->io, &m->io->out_spool, &m->io->err_spool);
+	if (rc < 0)
+		sp->rc = rc;
+}
+
+/* The spools back where they came from (the exec did not happen). */
+static void give_spools(struct process *p, UpgradeProcess *m, void *ud)
+{
+	if (!p->io || !m->io)
+		return;
+	pio_spools_give(p->io, m->io->out_spool, m->io->err_spool);
+	m->io->out_spool = m->io->err_spool = -1;
 }
 
 #define UPGRADE_ARGV_MAX 16
@@ -467,6 +507,16 @@ static int upgrade_exec(const char *binary, struct ttrpc_call *call, int64_t hel
 	int rc = upgrade_state_collect(call, &s, st);
 	if (rc < 0)
 		return rc;
+	/* output spooled for readers that are away goes along, in memfds */
+	struct spools sp = {0};
+	each_process(&s, take_spools, &sp);
+	if (sp.rc < 0) {
+		each_process(&s, give_spools, NULL);
+		ttrpc_status_set(st, ttrpc_code_from_errno(-sp.rc), "hand over spooled output: %s",
+		                 strerror(-sp.rc));
+		upgrade_state_release(&s);
+		return sp.rc;
+	}
 	struct fdset fds = {0};
 	int memfd = -1;
 	s.reply_fd = call ? ttrpc_call_conn_fd(call) : -1;
@@ -506,6 +556,7 @@ out:
 	if (memfd >= 0)
 		close(memfd);
 	free(fds.fds);
+	each_process(&s, give_spools, NULL);
 	upgrade_state_release(&s);
 	return rc;
 }
@@ -763,6 +814,15 @@ static char *dup_or_null(const char *s)
 	return s && s[0] ? strdup(s) : NULL;
 }
 
+static uint64_t resumed_spooled; /* bytes of spooled output handed over */
+
+static void count_spool(int fd)
+{
+	struct stat sb;
+	if (fd >= 0 && fstat(fd, &sb) == 0)
+		resumed_spooled += (uint64_t)sb.st_size;
+}
+
 static void resume_process(struct process *p, struct container *c, const UpgradeProcess *m)
 {
 	p->c = c;
@@ -797,7 +857,11 @@ static void resume_process(struct process *p, struct container *c, const Upgrade
 		                       .console = io->console,
 		                       .in_finishing = io->in_finishing,
 		                       .terminal = io->terminal,
-		                       .logger = io->logger};
+		                       .logger = io->logger,
+		                       .out_spool = io->out_spool,
+		                       .err_spool = io->err_spool};
+		count_spool(io->out_spool);
+		count_spool(io->err_spool);
 		struct pio_config pc = {.reaper = shim.reaper,
 		                        .spool_max = c->spool_max,
 		                        .spool_dir = c->bundle,
@@ -917,9 +981,10 @@ int upgrade_resume_finish(void)
 	int64_t held = s->held_ns ? s->started_ns - s->held_ns : 0;
 	if (!fallen_back)
 		log_info("upgraded from %s in %.3f ms (after %.3f ms for calls in flight): %zu "
-		         "containers, %zu connections, %zu waits, %zu events",
+		         "containers, %zu connections, %zu waits, %zu events, %llu bytes of "
+		         "spooled output",
 		         s->old_binary, (double)took / 1e6, (double)held / 1e6, s->n_containers,
-		         s->n_conns, replayed, s->n_events);
+		         s->n_conns, replayed, s->n_events, (unsigned long long)resumed_spooled);
 	if (fallen_back) {
 		log_warn("upgrade to %s refused: it could not take the state; serving on as %s",
 		         s->new_binary, self);
@@ -943,6 +1008,7 @@ int upgrade_resume_finish(void)
 		r.duration_ns = (uint64_t)took;
 		r.quiesce_ns = (uint64_t)held;
 		r.events = (uint32_t)s->n_events;
+		r.spooled_bytes = resumed_spooled;
 		r.containers = (uint32_t)s->n_containers;
 		r.connections = (uint32_t)s->n_conns;
 		int rc =

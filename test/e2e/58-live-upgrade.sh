@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Live upgrade of a running shim (shim/upgrade.h): ten containers of one sandbox
 # id (one shim) printing numbered lines to file:// logs, a detached exec, a
-# terminal exec, a binary:// logger, a Wait in flight, a task that has exited
-# and one waiting to be OOM-killed; the shim re-execs itself as another binary
-# (`nanoctl shim upgrade`: a copy of the shim at another path, back, the copy
-# again, itself with execs in flight) and on SIGHUP: the same shim pid, the
-# same container pids, the new binary in /proc/<shim>/exe, containerd never
-# loses its connections (no "shim disconnected" in its log). A container
-# SIGKILLed while a slow wrapper delays the new binary: its exit is announced by
-# it, once. The OOM kill afterwards is reported. With containerd SIGKILLed, an
-# exit queued for it goes to the new binary, which delivers it once containerd
-# is back. Refusals leave the shim serving: a binary that takes another state
-# version, one that says it does and hands the state back, a missing one.
-# Afterwards exec, kill, the carried Wait and delete
-# work, and every line of output is in the logs once and in order. Our shim
-# only: the Go shim has no live upgrade.
+# terminal exec, a binary:// logger, a task whose FIFOs nobody reads (its output
+# spooled, handed over, then read in order by ctr task attach), a Wait in
+# flight, a task that has exited and one waiting to be OOM-killed; the shim
+# re-execs itself as another binary (`nanoctl shim upgrade`: a copy of the shim
+# at another path, back, the copy again, itself with execs in flight) and on
+# SIGHUP: the same shim pid, the same container pids, the new binary in
+# /proc/<shim>/exe, containerd never loses its connections (no "shim
+# disconnected" in its log). A container SIGKILLed while a slow wrapper delays
+# the new binary: its exit is announced by it, once. The OOM kill afterwards is
+# reported. With containerd SIGKILLed, an exit queued for it goes to the new
+# binary, which delivers it once containerd is back. Refusals leave the shim
+# serving: a binary that takes another state version, one that says it does and
+# hands the state back, a missing one. Afterwards exec, kill, the carried Wait
+# and delete work, and every line of output is in the logs once and in order.
+# Our shim only: the Go shim has no live upgrade.
 . "$(dirname "$0")/lib.sh"
 [ "$RUNTIME" = io.containerd.nano.v2 ] && [ "$SHIM_AS_RUNC" != 1 ] ||
 	e2e_skip "live upgrade is our shim's (the Go shim has none)"
@@ -79,7 +80,10 @@ e2e_run -d "$ann" "--log-uri=binary://$logger?dir=$E2E_TMP/ldir" "$log_id" sh -c
 wait_for 5 "the logger's output" grep -q '^line 50$' "$E2E_TMP/ldir/out"
 logger_pid=$(pgrep -f "$logger dir $E2E_TMP/ldir" | head -n 1)
 assert_eq "$shim" "$(awk '/^PPid:/{print $2}' "/proc/$logger_pid/status")" "the logger is the shim's child"
-N_ALL=$((N + 3))
+# a task whose FIFOs nobody reads (ctr run -d): its output waits in the spool
+spool_id=$(e2e_id luspool)
+e2e_run -d "$ann" "$spool_id" sh -c 'seq 1 100000; echo end; exec sleep 1000' </dev/null
+N_ALL=$((N + 4))
 # a Wait in flight through every upgrade (ctr's exec -d left one on bg too)
 wout=$E2E_TMP/wait.out
 "$NANOCTL" shim call -n "$E2E_NS" -t 60s "$sock" wait id="${ids[1]}" >"$wout" 2>&1 &
@@ -100,6 +104,12 @@ upgrade_to() {
 	assert_contains "$out" "\"containers\": $N_ALL" "upgrade reply: $N_ALL containers carried"
 	ms=$(printf '%s\n' "$out" | sed -n 's/.*"duration_ns": "*\([0-9]*\)"*.*/\1/p')
 	pass "upgraded to $bin in $((ms / 1000)) us (exec to serving)"
+	sp=$(printf '%s\n' "$out" | sed -n 's/.*"spooled_bytes": "*\([0-9]*\)"*.*/\1/p')
+	if [ -n "${first_upgrade:-}" ]; then
+		first_upgrade=
+		[ "${sp:-0}" -gt 0 ] || fail "no spooled output handed over: $out"
+		pass "$sp bytes of spooled output handed over (${spool_id}'s, unread)"
+	fi
 	assert_eq "$(readlink -f "$bin")" "$(readlink -f "/proc/$shim/exe")" "/proc/$shim/exe"
 	for id in "${ids[@]}"; do
 		[ "$(e2e_task_status "$id")" = RUNNING ] || fail "$id is $(e2e_task_status "$id") after the upgrade"
@@ -114,6 +124,7 @@ upgrade_to() {
 }
 
 check "upgrade three times in place: to a copy at another path, back, to the copy"
+first_upgrade=1
 # an exec on a terminal runs through them too (under script(1), as in 05-tty)
 exec 7< <(exec sleep 60 2>/dev/null)
 feeder=$!
@@ -262,6 +273,27 @@ wait_for 10 "containerd got the /tasks/exit" \
 	sh -c "tail -n +$from $E2E_TMP/containerd.log | grep -q 'event forwarded.*topic=/tasks/exit'"
 assert_eq STOPPED "$(e2e_task_status "$downed")" "$downed after containerd's restart"
 e2e_events_start "$E2E_TMP/events2"
+
+check "the output spooled through the upgrades: ctr task attach gets all of it, in order"
+(exec /usr/bin/env ctr --address "$E2E_ADDR" --namespace "$E2E_NS" task attach "$spool_id") \
+	</dev/null >"$E2E_TMP/attach.out" 2>"$E2E_TMP/attach.err" &
+attacher=$!
+wait_for 30 "ctr task attach got the last line" sh -c "tail -n 1 $E2E_TMP/attach.out | grep -qx end"
+# (ctr run -d read the first lines before it left, maybe ending mid-line: after
+# attach's first line, which may be the rest of one, every line follows the one
+# before up to 100000)
+grep -vx end "$E2E_TMP/attach.out" | tail -n +2 >"$E2E_TMP/attach.lines"
+first=$(head -n 1 "$E2E_TMP/attach.lines")
+seq "$first" 100000 | cmp -s - "$E2E_TMP/attach.lines" ||
+	fail "attach output: lines missing, repeated or out of order after $first"
+pass "lines $first..100000 through the spool and its handovers, in order, then end"
+# ctr task attach deletes the task once it has exited
+ctr task kill -s KILL "$spool_id"
+wait_for 10 "ctr task attach done" sh -c "! kill -0 $attacher 2>/dev/null"
+wait "$attacher" 2>/dev/null || true
+ctr task rm -f "$spool_id" >/dev/null 2>&1 || true
+wait_for 10 "$spool_id gone" e2e_task_status_is "$spool_id" ""
+ctr containers rm "$spool_id"
 
 check "exec, kill, wait and delete after the upgrades"
 assert_eq "$bg_pid" "$(exec_pid)" "the exec bg kept its pid"

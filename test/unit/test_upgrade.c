@@ -751,9 +751,33 @@ Test(fallback, never_twice_nor_to_a_deleted_binary)
 	cr_assert_eq(resume_in_child(fd, false), 100 + EPROTO, "no old binary: no exec");
 }
 
-/* ---- a copier's bytes not yet written: its spool counts ---- */
+/* ---- a copier's spooled output moves to another copier, in order ---- */
 
-Test(copier, export_counts_spooled_bytes, .timeout = 30)
+static void fill_pattern(char *b, size_t n, size_t *seq)
+{
+	for (size_t i = 0; i < n; i++)
+		b[i] = (char)((*seq)++ % 251);
+}
+
+/* Pumps l until the reader (dst_r) has `want` bytes, checking their order. */
+static size_t read_in_order(struct loop *l, int dst_r, size_t want, size_t *seq)
+{
+	static char sink[65536];
+	size_t got = 0;
+	for (int i = 0; i < 5000 && got < want; i++) {
+		ssize_t n;
+		while ((n = read(dst_r, sink, sizeof(sink))) > 0) {
+			for (ssize_t k = 0; k < n; k++)
+				cr_assert_eq((unsigned char)sink[k], (*seq)++ % 251, "byte %zu",
+				             got + (size_t)k);
+			got += (size_t)n;
+		}
+		loop_iterate(l, 2);
+	}
+	return got;
+}
+
+Test(copier, spooled_output_moves_to_another_copier_in_order, .timeout = 30)
 {
 	struct loop *l = loop_new();
 	int src[2], dst[2];
@@ -761,37 +785,63 @@ Test(copier, export_counts_spooled_bytes, .timeout = 30)
 	cr_assert_eq(pipe2(dst, O_CLOEXEC | O_NONBLOCK), 0);
 	struct copier *c = copier_new(l, src[0], dst[1], true, NULL, NULL);
 	cr_assert_not_null(c);
-	copier_set_spool(c, spool_new(NULL, 1 << 20, 4 << 20), "test stdout", NULL);
+	copier_set_spool(c, spool_new(NULL, 1 << 20, 4 << 20), "old stdout", NULL);
 	static char chunk[16384];
-	memset(chunk, 'x', sizeof(chunk));
-	size_t wrote = 0;
-	struct copier_export e;
-	/* nobody reads dst: once it is full (and the reader counted away) the
-	 * copier spools what the process writes */
-	for (int i = 0; i < 200; i++) {
+	size_t wseq = 0, wrote = 0;
+	struct copier_export e = {0};
+	/* nobody reads dst: once it is full (the reader away) the copier spools */
+	for (int i = 0; i < 400 && e.spooled < (256u << 10); i++) {
+		size_t before = wseq;
+		fill_pattern(chunk, sizeof(chunk), &wseq);
 		ssize_t n = write(src[1], chunk, sizeof(chunk));
+		if (n < (ssize_t)sizeof(chunk))
+			wseq = before + (size_t)(n > 0 ? n : 0);
 		if (n > 0)
 			wrote += (size_t)n;
 		loop_iterate(l, 5);
 		copier_export(c, &e);
-		if (e.buffered)
-			break;
 	}
-	cr_assert_gt(e.buffered, 0, "spooled bytes count as held (wrote %zu)", wrote);
+	cr_assert_gt(e.spooled, 0, "spooled (wrote %zu)", wrote);
+	cr_assert_eq(e.buffered, 0, "nothing in a copy buffer");
 	cr_assert_eq(e.src, src[0]);
 	cr_assert_eq(e.dst, dst[1]);
-	/* the reader comes back: once all is written, nothing is held */
-	static char sink[65536];
-	for (int i = 0; i < 2000; i++) {
-		while (read(dst[0], sink, sizeof(sink)) > 0)
-			;
+
+	/* taken into a memfd, and back (an exec that failed): nothing lost */
+	int m = memfd_create("spool", MFD_CLOEXEC);
+	size_t spooled = e.spooled;
+	cr_assert_eq(copier_spool_take(c, m), (ssize_t)spooled);
+	copier_export(c, &e);
+	cr_assert_eq(e.spooled, 0);
+	lseek(m, 0, SEEK_SET);
+	cr_assert_eq(copier_spool_give(c, m), 0);
+	copier_export(c, &e);
+	cr_assert_eq(e.spooled, spooled);
+
+	/* taken again for "the new process": a new copier on the same fds */
+	lseek(m, 0, SEEK_SET);
+	cr_assert_eq(ftruncate(m, 0), 0);
+	cr_assert_eq(copier_spool_take(c, m), (ssize_t)spooled);
+	int src2 = dup(src[0]), dst2 = dup(dst[1]);
+	copier_free(c); /* closes the originals: the dups are "the same fds" */
+	struct copier *c2 = copier_new(l, src2, dst2, true, NULL, NULL);
+	cr_assert_not_null(c2);
+	copier_set_spool(c2, spool_new(NULL, 1 << 20, 4 << 20), "new stdout", NULL);
+	lseek(m, 0, SEEK_SET);
+	cr_assert_eq(copier_spool_give(c2, m), 0);
+	close(m);
+	/* the process writes on; the reader comes back: every byte, in order */
+	for (int i = 0; i < 8; i++) {
+		size_t before = wseq;
+		fill_pattern(chunk, sizeof(chunk), &wseq);
+		ssize_t n = write(src[1], chunk, sizeof(chunk));
+		if (n < (ssize_t)sizeof(chunk))
+			wseq = before + (size_t)(n > 0 ? n : 0);
 		loop_iterate(l, 2);
-		copier_export(c, &e);
-		if (!e.buffered)
-			break;
 	}
-	cr_assert_eq(e.buffered, 0);
-	copier_free(c);
+	size_t rseq = 0;
+	size_t got = read_in_order(l, dst[0], wseq, &rseq);
+	cr_assert_eq(got, wseq, "the reader got %zu of %zu bytes", got, wseq);
+	copier_free(c2);
 	close(src[1]);
 	close(dst[0]);
 	loop_free(l);
