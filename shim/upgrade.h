@@ -9,7 +9,7 @@
  * proto/nanoshim/shim/v1/upgrade.proto) and execs BINARY -upgrade-resume FD,
  * same pid: the listener, the connections (with any frame read in part), the
  * containers' stdio pipes, files, FIFOs and pty masters stay open across the
- * exec. The new process rebuilds its loop from the state, re-claims every
+ * exec, and output spooled for readers that are away goes along in memfds. The new process rebuilds its loop from the state, re-claims every
  * process (an exit during the exec is reaped then and announced as usual),
  * requeues the undelivered events, runs the carried Waits and answers the
  * Upgrade call itself. Anything
