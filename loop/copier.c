@@ -524,3 +524,44 @@ void copier_free(struct copier *c)
 	free(c->buf);
 	free(c);
 }
+
+void copier_export(const struct copier *c, struct copier_export *out)
+{
+	out->src = c->done ? -1 : c->src;
+	out->dst = c->done ? -1 : c->dst;
+	out->buffered = c->splice || !c->buf ? 0 : c->len - c->off;
+	out->spooled = c->spool ? spool_len(c->spool) : 0;
+	out->finishing = c->finish_when_idle;
+}
+
+ssize_t copier_spool_take(struct copier *c, int fd)
+{
+	size_t moved = 0;
+	while (c->spool && spool_len(c->spool)) {
+		ssize_t w = spool_drain(c->spool, fd);
+		if (w <= 0)
+			return w < 0 ? w : -EIO;
+		moved += (size_t)w;
+	}
+	return (ssize_t)moved;
+}
+
+int copier_spool_give(struct copier *c, int fd)
+{
+	if (!c->spool)
+		return -EINVAL;
+	for (;;) {
+		ssize_t r = spool_fill(c->spool, fd);
+		if (r == 0)
+			break;
+		if (r < 0 && r != -EINTR)
+			return (int)r;
+	}
+	/* as when the destination stayed full: spool ahead until the reader
+	 * takes the backlog (on_reader_away pumps, and finds out) */
+	if (spool_len(c->spool) && !c->done) {
+		loop_timer_cancel(c->away_timer);
+		c->away_timer = loop_add_timer_ms(c->loop, 0, on_reader_away, c);
+	}
+	return 0;
+}

@@ -8,6 +8,8 @@
 #include "loop.h"
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 struct copier;
 typedef void (*copier_done_fn)(struct copier *c, void *userdata);
@@ -22,6 +24,24 @@ bool copier_done(const struct copier *c);
 /* Closes fds; NULL fine. */
 void copier_free(struct copier *c);
 int copier_src(const struct copier *c);
+/* What a copier holds, for handing its fds to another process (live
+ * upgrade): its fds (-1 once done), the bytes read and not yet written (a
+ * buffered copier between writes, its spool), and whether it ends once idle. */
+struct copier_export {
+	int src, dst;
+	size_t buffered; /* in its copy buffer: cannot move */
+	size_t spooled;	 /* in its output spool: copier_spool_take moves them */
+	bool finishing;
+};
+void copier_export(const struct copier *c, struct copier_export *out);
+/* Moves the spooled bytes, oldest first, to fd (a regular file, written at
+ * its offset): the count, or -errno. */
+ssize_t copier_spool_take(struct copier *c, int fd);
+/* Reads bytes from fd (from its offset to EOF) into the copier's spool, to go
+ * out before anything newer, and looks at once whether the reader is there:
+ * copier_spool_take undone, or its bytes in another process's copier. 0, or
+ * -errno (-ENOSPC past the spool's cap; no spool: -EINVAL). */
+int copier_spool_give(struct copier *c, int fd);
 
 struct spool;
 /* For output whose writer must not stall while its reader is away: from now

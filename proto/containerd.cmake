@@ -22,3 +22,7 @@ target_include_directories(nanoshim_proto PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
 # nanoshimd's own API (manager/).
 nanoshim_protoc(nanoshim_manager_proto nanoshim/v1/manager.proto)
 target_link_libraries(nanoshim_manager_proto PUBLIC ttrpc_proto)
+
+# the shim's live upgrade: its call and the state it hands over (shim/upgrade.h)
+nanoshim_protoc(nanoshim_upgrade_proto nanoshim/shim/v1/upgrade.proto)
+target_link_libraries(nanoshim_upgrade_proto PUBLIC ttrpc_proto)

@@ -97,7 +97,7 @@ reports=$(mktemp -d /tmp/nanoshim-asan.XXXXXX)
 # (and nanoshimd with nanoctl: every command, restart recovery, every crash point)
 for t in 01-run 04-stdin 07-exec 09-pause 19-bad-input 26-logger-ready 27-stdio-no-block \
 	31-events-backlog 40-created-task 41-exec-terminal 42-runtime-faults 50-nanoshimd \
-	51-nanoshimd-recovery 52-shim-crash-points 55-shim-crash-containerd; do
+	51-nanoshimd-recovery 52-shim-crash-points 55-shim-crash-containerd 58-live-upgrade; do
 	ASAN_OPTIONS=log_path=$reports/asan:detect_leaks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:log_path=$reports/ubsan \
 	SHIM_BINARY=$top/build-asan/shim/containerd-shim-nano-v2 \

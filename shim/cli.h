@@ -13,6 +13,9 @@ struct shim_flags {
 	const char *argv0;
 	const char *ns, *id, *address, *publish_binary, *bundle, *socket;
 	bool debug, version, crash_points, info;
+	bool upgrade_version; /* -upgrade-version: print the state version taken */
+	int resume_fd;	      /* -upgrade-resume FD: the new process of a live upgrade */
+	bool upgrade_fallback; /* -upgrade-fallback: the state came back from the new binary */
 	const char *action;
 };
 
@@ -23,6 +26,10 @@ struct shim_flags {
  * cannot give back; an idle shim's heap is what its last calls left there.
  * bench/MEMORY.md has the measurements. */
 #define SHIM_SERVE_TUNABLE "glibc.malloc.tcache_count=0"
+/* The serving shim's environment: ours with SHIM_SERVE_TUNABLE added (start.c;
+ * the live upgrade's exec too). NULL without memory. */
+char **shim_serve_env(void);
+void shim_serve_env_free(char **env);
 
 /* Each returns the process's exit code. */
 int shim_start(const struct shim_flags *f);

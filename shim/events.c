@@ -470,3 +470,58 @@ void events_shutdown(void)
 	ev.tries = 0;
 	ev.backoff_ms = 0;
 }
+
+/* ---- live upgrade: the queue handed over ---- */
+
+bool events_in_flight(void)
+{
+	return ev.in_flight;
+}
+
+int events_each(int (*fn)(const struct events_item *it, void *ud), void *ud)
+{
+	for (struct event *e = ev.head; e; e = e->next) {
+		struct events_item it = {.topic = e->topic, .type_url = e->type_url,
+		                         .value = e->value, .len = e->len, .oom_id = e->oom_id,
+		                         .ts = e->ts};
+		int rc = fn(&it, ud);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int events_requeue(const struct events_item *it)
+{
+	if (!ev.address)
+		return 0;
+	enum event_class cls = classify(it->topic);
+	make_room(cls);
+	struct event *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->cls = cls;
+	e->len = it->len;
+	e->value = malloc(it->len ? it->len : 1);
+	e->topic = strdup(it->topic);
+	e->type_url = strdup(it->type_url);
+	if (cls == EV_OOM)
+		e->oom_id = strdup(it->oom_id ? it->oom_id : "");
+	if (!e->value || !e->topic || !e->type_url || (cls == EV_OOM && !e->oom_id)) {
+		event_free(e);
+		return -ENOMEM;
+	}
+	if (it->len)
+		memcpy(e->value, it->value, it->len);
+	e->ts = it->ts;
+	e->prev = ev.tail;
+	if (ev.tail)
+		ev.tail->next = e;
+	else
+		ev.head = e;
+	ev.tail = e;
+	ev.n++;
+	ev.n_class[cls]++;
+	schedule_kick();
+	return 0;
+}

@@ -27,6 +27,9 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 /* Undelivered informational events at most. */
 #define EVENTS_INFO_MAX 1024
@@ -43,3 +46,23 @@ unsigned events_queued(void);
 /* Informational events dropped since start (coalesced OOMs not counted). */
 unsigned long events_dropped(void);
 void events_shutdown(void);
+
+/* Live upgrade (upgrade.c): the queue handed to the next process. An event
+ * as queued: its topic, packed payload and publication time. */
+struct events_item {
+	const char *topic, *type_url;
+	const uint8_t *value;
+	size_t len;
+	const char *oom_id; /* /tasks/oom: the container it coalesces on, else NULL */
+	struct timespec ts;
+};
+/* A Forward is out and its answer not in: handing over now could send the
+ * event twice or not at all, so the upgrade waits for the answer (or its
+ * timeout). */
+bool events_in_flight(void);
+/* Calls fn on each queued event, oldest first, until fn returns non-zero
+ * (returned). The items are valid until the queue changes. */
+int events_each(int (*fn)(const struct events_item *it, void *ud), void *ud);
+/* Appends an event another process queued (same order, same time): 0 or
+ * -ENOMEM. */
+int events_requeue(const struct events_item *it);

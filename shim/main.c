@@ -14,11 +14,13 @@
  * (shim protocol 2; README, "containerd 2.x", says why). */
 #include "cli.h"
 #include "crash.h"
+#include "upgrade.h"
 
 #include "bundle/id.h"
 #include "ttrpc.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +28,8 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: %s -namespace NS -id ID -address ADDR [-bundle DIR] [-debug] "
-			"[-socket PATH] [start|delete]\n       %s -v\n       %s -info   (RuntimeInfo on stdout; options on stdin)\n       %s -crash-points   (the points NANOSHIM_CRASH_AT=POINT arms)\n",
-		SHIM_NAME, SHIM_NAME, SHIM_NAME, SHIM_NAME);
+			"[-socket PATH] [start|delete]\n       %s -v\n       %s -info   (RuntimeInfo on stdout; options on stdin)\n       %s -crash-points   (the points NANOSHIM_CRASH_AT=POINT arms)\n       %s -upgrade-version   (the live-upgrade state version it takes)\n",
+		SHIM_NAME, SHIM_NAME, SHIM_NAME, SHIM_NAME, SHIM_NAME);
 	return 2;
 }
 
@@ -52,12 +54,17 @@ static int parse_flags(int argc, char **argv, struct shim_flags *f)
 		name[n] = '\0';
 		if (strcmp(name, "debug") == 0 || strcmp(name, "v") == 0 ||
 		    strcmp(name, "version") == 0 || strcmp(name, "crash-points") == 0 ||
-		    strcmp(name, "info") == 0) {
+		    strcmp(name, "info") == 0 || strcmp(name, "upgrade-version") == 0 ||
+		    strcmp(name, "upgrade-fallback") == 0) {
 			bool on = !eq || strcmp(eq + 1, "true") == 0 || strcmp(eq + 1, "1") == 0;
 			if (name[0] == 'd')
 				f->debug = on;
 			else if (name[0] == 'c')
 				f->crash_points = on;
+			else if (strcmp(name, "upgrade-fallback") == 0)
+				f->upgrade_fallback = on;
+			else if (name[0] == 'u')
+				f->upgrade_version = on;
 			else if (name[0] == 'i')
 				f->info = on;
 			else
@@ -82,6 +89,13 @@ static int parse_flags(int argc, char **argv, struct shim_flags *f)
 			f->bundle = val;
 		else if (strcmp(name, "socket") == 0)
 			f->socket = val;
+		else if (strcmp(name, "upgrade-resume") == 0) {
+			char *end;
+			long fd = strtol(val, &end, 10);
+			if (*end || fd < 3 || fd > INT_MAX)
+				return -EINVAL;
+			f->resume_fd = (int)fd;
+		}
 		else
 			return -EINVAL;
 	}
@@ -90,7 +104,7 @@ static int parse_flags(int argc, char **argv, struct shim_flags *f)
 
 int main(int argc, char **argv)
 {
-	struct shim_flags f = {.argv0 = argv[0]};
+	struct shim_flags f = {.argv0 = argv[0], .resume_fd = -1};
 	/* The soft RLIMIT_NOFILE up to the hard one, as every Go binary since
 	 * Go 1.19 does (os package init, go.dev/issue/46279), Debian's
 	 * containerd-shim-runc-v2 (go1.19.8) included: a shim serving many
@@ -112,6 +126,8 @@ int main(int argc, char **argv)
 	}
 	if (f.info)
 		return shim_info(&f);
+	if (f.upgrade_version)
+		return upgrade_print_version();
 	if (!f.ns) {
 		const char *env = getenv("NAMESPACE");
 		f.ns = env && env[0] ? env : NULL;
@@ -130,6 +146,10 @@ int main(int argc, char **argv)
 		f.address = "/run/containerd/containerd.sock";
 	if (!f.action)
 		return shim_serve(&f);
+	if (f.resume_fd >= 0) {
+		fprintf(stderr, "%s: -upgrade-resume serves: no action with it\n", SHIM_NAME);
+		return usage();
+	}
 	if (strcmp(f.action, "start") == 0)
 		return shim_start(&f);
 	if (strcmp(f.action, "delete") == 0)

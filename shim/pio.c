@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -986,4 +987,178 @@ void pio_free(struct pio *p)
 		}
 	}
 	free(p);
+}
+
+/* ---- live upgrade: the fds of a started process's stdio ---- */
+
+static int copier_fds(const struct copier *c, int *src, int *dst, bool *finishing,
+		      const char **why)
+{
+	*src = *dst = -1;
+	if (!c)
+		return 0;
+	struct copier_export e;
+	copier_export(c, &e);
+	if (e.buffered) {
+		*why = "bytes held in a copy buffer (a terminal's input the process does not read)";
+		return -EBUSY;
+	}
+	*src = e.src;
+	*dst = e.dst;
+	if (finishing)
+		*finishing = e.finishing;
+	return 0;
+}
+
+int pio_export(const struct pio *p, struct pio_export *out, const char **why)
+{
+	memset(out, 0, sizeof(*out));
+	if (p->ready_s) {
+		*why = "its binary:// logger is not ready yet";
+		return -EBUSY;
+	}
+	if (p->child[0] >= 0 || p->child[1] >= 0 || p->child[2] >= 0 || p->console_listen >= 0 ||
+	    p->out_src >= 0 || p->err_src >= 0 || p->in_src >= 0 || p->out_dst >= 0 ||
+	    p->err_dst >= 0) {
+		*why = "a process not started yet";
+		return -EBUSY;
+	}
+	if (p->drained_fn) {
+		*why = "output being drained";
+		return -EBUSY;
+	}
+	out->terminal = p->terminal;
+	out->console = p->console;
+	out->logger = p->logger;
+	out->out_spool = out->err_spool = -1;
+	if (copier_fds(p->in, &out->in_src, &out->in_dst, &out->in_finishing, why) < 0 ||
+	    copier_fds(p->out, &out->out_src, &out->out_dst, NULL, why) < 0 ||
+	    copier_fds(p->err, &out->err_src, &out->err_dst, NULL, why) < 0)
+		return -EBUSY;
+	return 0;
+}
+
+/* One copier's spool into a new memfd: *fd, or -1 when it holds nothing. */
+static int spool_take(struct copier *c, int *fd)
+{
+	*fd = -1;
+	struct copier_export e;
+	if (!c)
+		return 0;
+	copier_export(c, &e);
+	if (!e.spooled)
+		return 0;
+	int m = memfd_create("nanoshim-spool", MFD_CLOEXEC);
+	if (m < 0)
+		return -errno;
+	ssize_t n = copier_spool_take(c, m);
+	if (n < 0 || lseek(m, 0, SEEK_SET) < 0) {
+		int err = n < 0 ? (int)-n : errno;
+		lseek(m, 0, SEEK_SET);
+		copier_spool_give(c, m); /* what was moved goes back */
+		close(m);
+		return -err;
+	}
+	*fd = m;
+	return 0;
+}
+
+static void spool_give(struct copier *c, int fd)
+{
+	if (fd < 0)
+		return;
+	lseek(fd, 0, SEEK_SET);
+	int rc = c ? copier_spool_give(c, fd) : -EINVAL;
+	if (rc < 0)
+		log_error("%s: spooled output: %s", c ? "copier" : "stdio", strerror(-rc));
+	close(fd);
+}
+
+int pio_spools_take(struct pio *p, int *out_fd, int *err_fd)
+{
+	int rc = spool_take(p->out, out_fd);
+	if (rc == 0 && (rc = spool_take(p->err, err_fd)) < 0) {
+		spool_give(p->out, *out_fd);
+		*out_fd = -1;
+	}
+	return rc;
+}
+
+void pio_spools_give(struct pio *p, int out_fd, int err_fd)
+{
+	spool_give(p->out, out_fd);
+	spool_give(p->err, err_fd);
+}
+
+/* stream: "stdout", "stderr", "terminal" for output (spooled as pio_create
+ * does), NULL for stdin. */
+static struct copier *import_copier(struct pio *p, int src, int dst, const char *stream)
+{
+	if (src < 0 || dst < 0) {
+		if (src >= 0)
+			close(src);
+		if (dst >= 0)
+			close(dst);
+		return NULL;
+	}
+	struct copier *c = stream ? output_copier(p, src, dst, stream)
+				  : copier_new(p->loop, src, dst, true, NULL, NULL);
+	if (!c) {
+		log_error("stdio after upgrade: %s", strerror(errno ? errno : ENOMEM));
+		close(src);
+		close(dst);
+	}
+	return c;
+}
+
+struct pio *pio_import(struct loop *l, const struct pio_config *cfg, const struct pio_export *in)
+{
+	struct reaper *r = cfg->reaper;
+	struct pio *p = calloc(1, sizeof(*p));
+	if (!p) {
+		const int fds[] = {in->in_src, in->in_dst, in->out_src, in->out_dst,
+				   in->err_src, in->err_dst, in->console};
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return NULL;
+	}
+	p->loop = l;
+	p->reaper = r;
+	p->terminal = in->terminal;
+	p->child[0] = p->child[1] = p->child[2] = -1;
+	p->in_src = p->out_dst = p->err_dst = p->out_src = p->err_src = -1;
+	p->console_listen = p->ready_fd = -1;
+	p->console = in->console;
+	p->spool_max = cfg->spool_max;
+	if (cfg->spool_max && cfg->spool_dir)
+		p->spool_dir = strdup(cfg->spool_dir); /* NULL: the spool stays in memory */
+	if (cfg->exec_id)
+		snprintf(p->label, sizeof(p->label), "%s exec %s", cfg->id ? cfg->id : "",
+			 cfg->exec_id);
+	else
+		snprintf(p->label, sizeof(p->label), "%s", cfg->id ? cfg->id : "");
+	p->in = import_copier(p, in->in_src, in->in_dst, NULL);
+	if (p->in && in->in_finishing)
+		copier_finish_when_idle(p->in);
+	p->out = import_copier(p, in->out_src, in->out_dst, in->terminal ? "terminal" : "stdout");
+	p->err = import_copier(p, in->err_src, in->err_dst, "stderr");
+	/* what the old process had spooled goes out before anything newer */
+	spool_give(p->out, in->out_spool);
+	spool_give(p->err, in->err_spool);
+	if (in->logger > 0) {
+		/* our child, unreaped until now: the pid is still the logger's; if it
+		 * exited meanwhile the new reaper has its exit */
+		bool exited;
+		int status;
+		struct timespec when;
+		int fd = reaper_claim(r, in->logger, 0, &exited, &status, &when);
+		if (fd >= 0 || fd == -ENOSYS) {
+			if (fd >= 0)
+				close(fd);
+			p->logger = in->logger;
+			reaper_watch(r, p->logger, on_logger_gone, p);
+		}
+	}
+	return p;
 }

@@ -62,3 +62,29 @@ void pio_free(struct pio *p);
  * before it exits, and kills what is left when it cannot wait longer. */
 bool pio_loggers_ending(void);
 void pio_kill_loggers(void);
+
+/* Live upgrade (upgrade.c): the fds behind a started process's stdio, each
+ * copier's source and destination (-1 when it has none or is done) and the
+ * pty master. The fds stay p's; the new process takes them with
+ * pio_import. */
+struct pio_export {
+	int in_src, in_dst, out_src, out_dst, err_src, err_dst, console;
+	bool in_finishing; /* CloseIO seen: stdin ends once idle */
+	bool terminal;
+	pid_t logger; /* a binary:// logger still running (it reads the pipes itself), or 0 */
+	int out_spool, err_spool; /* pio_import: memfds of spooled output (pio_spools_take), or -1 */
+};
+/* 0, or -EBUSY with *why set when p cannot move now: a process not yet
+ * started, a logger not ready yet, output being drained, bytes held in a
+ * copier's buffer (stdin to a terminal the process does not read). The
+ * spools are not exported here: out_spool and err_spool are -1. */
+int pio_export(const struct pio *p, struct pio_export *out, const char **why);
+/* Moves what p's stdout and stderr spools hold into memfds (*out_fd,
+ * *err_fd; -1 for none): 0, or -errno with nothing moved. */
+int pio_spools_take(struct pio *p, int *out_fd, int *err_fd);
+/* Puts them back (the exec failed) and closes them. */
+void pio_spools_give(struct pio *p, int out_fd, int err_fd);
+/* Stdio rebuilt from exported fds, which it takes (closed on failure); cfg
+ * gives the reaper and what pio_create takes for the spool and the log
+ * (spool_max, spool_dir, id, exec_id), its paths are not used. */
+struct pio *pio_import(struct loop *l, const struct pio_config *cfg, const struct pio_export *in);

@@ -11,6 +11,7 @@
 #include "reaper.h"
 #include "shim.h"
 #include "sockdir.h"
+#include "upgrade.h"
 
 #include "bundle/files.h"
 #include "containerd/task/v2/shim.pb-c.h"
@@ -148,6 +149,9 @@ static void on_signal(struct loop_source *s, int fd, uint32_t events, void *ud)
 			log_info("signal %u: shutting down", si.ssi_signo);
 			shim.shutdown_requested = true;
 			break;
+		case SIGHUP:
+			upgrade_on_sighup(); /* live upgrade to the binary at our path */
+			break;
 		default:
 			break;
 		}
@@ -179,8 +183,10 @@ int shim_serve(const struct shim_flags *f)
 {
 	drop_serve_tunable();
 	/* Only 0-2 and the listener (3) are ours; anything else came from
-	 * whoever started containerd and must not leak into containers. */
-	close_range(4, ~0U, 0);
+	 * whoever started containerd and must not leak into containers. A live
+	 * upgrade's new process keeps what its state names (upgrade.h). */
+	if (f->resume_fd < 0)
+		close_range(4, ~0U, 0);
 	shim.ns = f->ns;
 	shim.id = f->id;
 	shim.address = f->address;
@@ -207,6 +213,7 @@ int shim_serve(const struct shim_flags *f)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGPIPE);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sigdelset(&mask, SIGCHLD);
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -219,6 +226,8 @@ int shim_serve(const struct shim_flags *f)
 	/* Go's UnixSocketRequireSameUser: the peer's uid and gid are ours */
 	ttrpc_server_set_peer_check(shim.server, TTRPC_PEER_SAME_UID_GID);
 	int rc = shim_register_task_services(shim.server);
+	if (rc == 0)
+		rc = upgrade_register(shim.server);
 	if (rc < 0) {
 		log_error("register task services: %s", strerror(-rc));
 		return 1;
@@ -230,11 +239,14 @@ int shim_serve(const struct shim_flags *f)
 		snprintf(socket_path, sizeof(socket_path), "%s",
 			 strncmp(f->socket, "unix://", 7) == 0 ? f->socket + 7 : f->socket);
 	} else {
+		int lfd = f->resume_fd >= 0 ? upgrade_resume_begin(f->resume_fd, shim.server,
+								      f->upgrade_fallback)
+					 : 3;
 		struct sockaddr_un sa;
 		socklen_t sl = sizeof(sa);
-		if (getsockname(3, (struct sockaddr *)&sa, &sl) == 0 && sa.sun_path[0])
+		if (lfd >= 0 && getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0 && sa.sun_path[0])
 			snprintf(socket_path, sizeof(socket_path), "%s", sa.sun_path);
-		rc = ttrpc_server_add_listener(shim.server, 3);
+		rc = lfd < 0 ? lfd : ttrpc_server_add_listener(shim.server, lfd);
 	}
 	if (rc < 0) {
 		log_error("serve: %s", strerror(-rc));
@@ -253,6 +265,8 @@ int shim_serve(const struct shim_flags *f)
 		log_error("init: reaper: %s", strerror(errno));
 		return 1;
 	}
+	if (f->resume_fd >= 0)
+		upgrade_resume_finish();
 	/* taskless until a Create: gone if none comes (orphan.h) */
 	shim_orphan_init(shim.loop, shim.server);
 	shim_orphan_check(); /* arms its timer before the loop first waits */

@@ -42,9 +42,9 @@ static int64_t entered_ns; /* timing.h */
 
 /* The serving shim's environment: ours, with SHIM_SERVE_TUNABLE added to
  * GLIBC_TUNABLES (after any the caller set). NULL without memory; free the
- * array and its last-but-one entry (the GLIBC_TUNABLES one) with serve_env_free(). */
+ * array and its last-but-one entry (the GLIBC_TUNABLES one) with shim_serve_env_free(). */
 #define TUNABLES_ENV "GLIBC_TUNABLES"
-static char **serve_env(void)
+char **shim_serve_env(void)
 {
 	size_t n = 0;
 	while (environ[n])
@@ -68,7 +68,7 @@ static char **serve_env(void)
 	return env;
 }
 
-static void serve_env_free(char **env)
+void shim_serve_env_free(char **env)
 {
 	if (!env)
 		return;
@@ -354,9 +354,9 @@ static int start(const struct shim_flags *f, const struct shim_stdin *in)
 	posix_spawn_file_actions_adddup2(&fa, devnull, 2);
 	posix_spawn_file_actions_adddup2(&fa, lfd, 3);
 	pid_t pid;
-	char **env = serve_env();
+	char **env = shim_serve_env();
 	rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, (char *const *)argv, env ? env : environ);
-	serve_env_free(env);
+	shim_serve_env_free(env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(devnull);

@@ -78,7 +78,7 @@ int ttrpc_conn_update(struct ttrpc_conn *c)
 	if (c->fd < 0)
 		return -EBADF;
 	uint32_t want = 0;
-	if (!c->eof && !c->read_paused)
+	if (!c->eof && !c->read_paused && !c->held)
 		want |= EPOLLIN;
 	if (c->wq_head)
 		want |= EPOLLOUT;
@@ -187,7 +187,7 @@ int ttrpc_conn_uncork(struct ttrpc_conn *c)
 
 static int fill(struct ttrpc_conn *c)
 {
-	for (int i = 0; i < READS_PER_EVENT && !c->read_paused; i++) {
+	for (int i = 0; i < READS_PER_EVENT && !c->read_paused && !c->held; i++) {
 		uint8_t *p;
 		size_t room;
 		int rc = ttrpc_reader_space(&c->rd, &p, &room);

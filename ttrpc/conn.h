@@ -46,6 +46,7 @@ struct ttrpc_conn {
 	bool eof; /* peer closed its write side */
 	bool corked; /* queue without writing: one sendmsg for a burst of frames */
 	bool read_paused;
+	bool held; /* the owner reads no more requests for now (ttrpc_server_hold) */
 	const struct ttrpc_conn_ops *ops;
 	void *owner;
 };

@@ -197,3 +197,22 @@ int ttrpc_reader_feed(struct ttrpc_reader *r, const uint8_t *p, size_t n, size_t
 	*used = room;
 	return 0;
 }
+
+long ttrpc_reader_pending(const struct ttrpc_reader *r, uint8_t **out)
+{
+	*out = NULL;
+	if (r->discard)
+		return -EBUSY;
+	size_t hdr = r->have_hdr ? TTRPC_HEADER_LEN : 0;
+	size_t body = r->in_body ? r->body_have : r->end - r->start;
+	if (hdr + body == 0)
+		return 0;
+	uint8_t *b = malloc(hdr + body);
+	if (!b)
+		return -ENOMEM;
+	if (hdr)
+		ttrpc_frame_hdr_encode(b, &r->hdr);
+	memcpy(b + hdr, r->in_body ? r->body : r->scratch + r->start, body);
+	*out = b;
+	return (long)(hdr + body);
+}

@@ -74,5 +74,11 @@ int ttrpc_reader_next(struct ttrpc_reader *r, struct ttrpc_frame *f);
 void ttrpc_reader_trim(struct ttrpc_reader *r);
 /* True when the reader holds no partial frame (so EOF here is clean). */
 bool ttrpc_reader_idle(const struct ttrpc_reader *r);
+/* The bytes of the frame read in part, as they came off the wire (header
+ * first), for handing a connection to another process (a live upgrade):
+ * the size, with *out malloc'd (NULL when 0), or -EBUSY while an oversized
+ * body is being skipped, -ENOMEM. Fed to a fresh reader (ttrpc_reader_feed)
+ * they leave it where this one is. */
+long ttrpc_reader_pending(const struct ttrpc_reader *r, uint8_t **out);
 /* Convenience for tests and fuzzing: copy bytes in, as many reads would. */
 int ttrpc_reader_feed(struct ttrpc_reader *r, const uint8_t *p, size_t n, size_t *used);

@@ -90,6 +90,7 @@ struct ttrpc_server {
 	struct ttrpc_call *streams; /* calls open for client Data: what Data frames look up */
 	enum ttrpc_peer_check peer_check;
 	bool shutting_down;
+	bool held; /* ttrpc_server_hold: listeners out of epoll, connections not read */
 	bool in_dispatch;
 	struct ttrpc_call *in_handler; /* the call whose handler runs now */
 	bool in_handler_freed;
@@ -262,6 +263,10 @@ int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
 		return rc;
 	}
 	sc->srv = s;
+	if (s->held) {
+		sc->c.held = true;
+		ttrpc_conn_update(&sc->c);
+	}
 	sc->next = s->conns;
 	if (s->conns)
 		s->conns->prev = sc;
@@ -295,6 +300,8 @@ static int listener_poll(struct ttrpc_server *s, struct listener *l)
  * lowers *next. */
 static void resume_listeners(struct ttrpc_server *s, int64_t now, int64_t *next)
 {
+	if (s->held)
+		return; /* their back-off ends with the hold */
 	for (struct listener *l = s->listeners; l; l = l->next) {
 		if (!l->paused_until)
 			continue;
@@ -898,4 +905,206 @@ int ttrpc_server_run(struct ttrpc_server *s, int timeout_ms)
 			return rc;
 	}
 	return 0;
+}
+
+/* ---- handing over to another process ---- */
+
+void ttrpc_server_hold(struct ttrpc_server *s, bool hold)
+{
+	if (s->held == hold)
+		return;
+	s->held = hold;
+	for (struct listener *l = s->listeners; l; l = l->next) {
+		if (l->paused_until)
+			continue; /* out of epoll already, back in once its back-off ends */
+		if (hold)
+			epoll_ctl(s->poller.epfd, EPOLL_CTL_DEL, l->fd, NULL);
+		else
+			listener_poll(s, l);
+	}
+	if (!hold)
+		for (struct listener *l = s->listeners; l; l = l->next)
+			if (l->paused_until && l->paused_until <= ttrpc_now_ns() &&
+			    listener_poll(s, l) == 0)
+				l->paused_until = 0;
+	for (struct sconn *sc = s->conns; sc; sc = sc->next) {
+		sc->c.held = hold;
+		if (!sc->dead && ttrpc_conn_update(&sc->c) < 0)
+			sc->dead = true;
+	}
+}
+
+int ttrpc_call_conn_fd(const struct ttrpc_call *call)
+{
+	return call->conn && !call->conn->dead ? call->conn->c.fd : -1;
+}
+
+void ttrpc_export_free(struct ttrpc_export *e)
+{
+	for (size_t i = 0; i < e->n_calls; i++)
+		free(e->calls[i].frame);
+	free(e->calls);
+	for (size_t i = 0; i < e->n_conns; i++)
+		free(e->conns[i].partial);
+	free(e->conns);
+	free(e->listeners);
+	memset(e, 0, sizeof(*e));
+}
+
+int ttrpc_server_export(const struct ttrpc_server *s, const struct ttrpc_call *except,
+			struct ttrpc_export *out, struct ttrpc_status *st)
+{
+	memset(out, 0, sizeof(*out));
+	if (s->shutting_down) {
+		ttrpc_status_set(st, TTRPC_FAILED_PRECONDITION, "the server is shutting down");
+		return -EBUSY;
+	}
+	unsigned calls = 0, parked = 0;
+	for (const struct ttrpc_call *c = s->calls; c; c = c->next) {
+		if (c == except)
+			continue;
+		if (c->parked && c->conn && !c->conn->dead && !c->answered && !c->cancelled &&
+		    !ttrpc_call_is_stream(c))
+			parked++;
+		else
+			calls++;
+	}
+	if (calls) {
+		ttrpc_status_set(st, TTRPC_FAILED_PRECONDITION, "%u call%s in flight", calls,
+				 calls == 1 ? "" : "s");
+		return -EBUSY;
+	}
+	size_t nl = 0, nc = 0;
+	for (const struct listener *l = s->listeners; l; l = l->next)
+		nl++;
+	for (const struct sconn *sc = s->conns; sc; sc = sc->next) {
+		if (sc->dead)
+			continue;
+		if (!ttrpc_conn_flushed(&sc->c)) {
+			ttrpc_status_set(st, TTRPC_FAILED_PRECONDITION,
+					 "replies not yet written to a client");
+			return -EBUSY;
+		}
+		nc++;
+	}
+	out->listeners = calloc(nl ? nl : 1, sizeof(int));
+	out->conns = calloc(nc ? nc : 1, sizeof(*out->conns));
+	out->calls = calloc(parked ? parked : 1, sizeof(*out->calls));
+	if (!out->listeners || !out->conns || !out->calls)
+		goto nomem;
+	int64_t now = ttrpc_now_ns();
+	for (const struct ttrpc_call *c = s->calls; c; c = c->next) {
+		if (c == except || !c->parked)
+			continue;
+		int64_t left = c->deadline ? c->deadline - now : 0;
+		struct ttrpc_obuf *b = ttrpc_env_request(NULL, c->stream_id, c->req_flags, c->service,
+							 c->method_name, c->req, left > 0 ? left : (c->deadline ? 1 : 0),
+							 c->md, c->n_md);
+		if (!b)
+			goto nomem;
+		struct ttrpc_export_call *e = &out->calls[out->n_calls];
+		e->frame = malloc(b->len);
+		if (e->frame) {
+			memcpy(e->frame, b->data, b->len);
+			e->len = b->len;
+			e->conn_fd = c->conn->c.fd;
+			out->n_calls++;
+		}
+		free(b);
+		if (!e->frame)
+			goto nomem;
+	}
+	for (const struct listener *l = s->listeners; l; l = l->next)
+		out->listeners[out->n_listeners++] = l->fd;
+	for (const struct sconn *sc = s->conns; sc; sc = sc->next) {
+		if (sc->dead)
+			continue;
+		struct ttrpc_export_conn *e = &out->conns[out->n_conns];
+		long n = ttrpc_reader_pending(&sc->c.rd, &e->partial);
+		if (n == -EBUSY) {
+			ttrpc_export_free(out);
+			ttrpc_status_set(st, TTRPC_FAILED_PRECONDITION,
+					 "an oversized frame is being skipped");
+			return -EBUSY;
+		}
+		if (n < 0)
+			goto nomem;
+		e->fd = sc->c.fd;
+		e->n_partial = (size_t)n;
+		out->n_conns++;
+	}
+	return 0;
+nomem:
+	ttrpc_export_free(out);
+	ttrpc_status_set(st, TTRPC_RESOURCE_EXHAUSTED, "out of memory");
+	return -ENOMEM;
+}
+
+int ttrpc_server_adopt_conn(struct ttrpc_server *s, int fd, const uint8_t *partial, size_t n)
+{
+	int rc = ttrpc_server_add_conn(s, fd);
+	if (rc < 0 || !n)
+		return rc;
+	struct sconn *sc = s->conns; /* add_conn puts it first */
+	while (n) {
+		size_t used;
+		rc = ttrpc_reader_feed(&sc->c.rd, partial, n, &used);
+		if (rc < 0)
+			break;
+		partial += used;
+		n -= used;
+		/* moves a large frame's bytes into its body buffer; a partial frame
+		 * is never complete here */
+		struct ttrpc_frame f;
+		while ((rc = ttrpc_reader_next(&sc->c.rd, &f)) == 1)
+			on_frame(&sc->c, &f);
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0)
+		sc->dead = true; /* closed at the next dispatch */
+	return rc < 0 ? rc : 0;
+}
+
+int ttrpc_server_replay(struct ttrpc_server *s, int conn_fd, const uint8_t *frame, size_t len)
+{
+	struct sconn *sc = s->conns;
+	while (sc && sc->c.fd != conn_fd)
+		sc = sc->next;
+	if (!sc || sc->dead)
+		return -ENOENT;
+	struct ttrpc_frame f = {.data = frame + TTRPC_HEADER_LEN};
+	if (len < TTRPC_HEADER_LEN)
+		return -EBADMSG;
+	ttrpc_frame_hdr_decode(frame, &f.hdr);
+	if (f.hdr.type != TTRPC_TYPE_REQUEST || f.hdr.length != len - TTRPC_HEADER_LEN ||
+	    f.hdr.length > TTRPC_MAX_DATA)
+		return -EBADMSG;
+	return on_frame(&sc->c, &f);
+}
+
+int ttrpc_server_respond(struct ttrpc_server *s, int conn_fd, uint32_t stream_id,
+			 const ProtobufCMessage *resp)
+{
+	struct sconn *sc = s->conns;
+	while (sc && sc->c.fd != conn_fd)
+		sc = sc->next;
+	if (!sc || sc->dead)
+		return -ENOENT;
+	struct ttrpc_obuf *b = ttrpc_env_response_ok(&sc->c, stream_id, resp);
+	if (!b)
+		return -errno;
+	return send_frame(sc, b);
+}
+
+int ttrpc_server_respond_status(struct ttrpc_server *s, int conn_fd, uint32_t stream_id,
+				const struct ttrpc_status *st)
+{
+	struct sconn *sc = s->conns;
+	while (sc && sc->c.fd != conn_fd)
+		sc = sc->next;
+	if (!sc || sc->dead)
+		return -ENOENT;
+	return send_error(sc, stream_id, st->code == TTRPC_OK ? TTRPC_UNKNOWN : st->code, "%s",
+			  st->message);
 }

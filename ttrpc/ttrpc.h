@@ -72,6 +72,61 @@ bool ttrpc_server_drained(const struct ttrpc_server *s);
 int ttrpc_server_run(struct ttrpc_server *s, int timeout_ms);
 unsigned ttrpc_server_conn_count(const struct ttrpc_server *s);
 
+/* While held, the server accepts no connection and reads no request (they
+ * wait in the backlog and the socket buffers); calls in flight go on, their
+ * replies are written, deadlines and cancellations run. For letting what is
+ * in flight end before the server is handed over; releasing reads on. */
+void ttrpc_server_hold(struct ttrpc_server *s, bool hold);
+
+/* Handing a server to another process across execve(2) (the shim's live
+ * upgrade): its listening and connected fds, each connection with the bytes
+ * of a frame it has read in part. Nothing is closed or changed: the caller
+ * clears FD_CLOEXEC on the fds it keeps. */
+struct ttrpc_export_conn {
+	int fd;
+	uint8_t *partial; /* malloc'd, or NULL */
+	size_t n_partial;
+};
+/* A parked call (ttrpc_call_park) handed over: its Request frame as the
+ * client sent it, the time it has left as its timeout. */
+struct ttrpc_export_call {
+	int conn_fd;
+	uint8_t *frame; /* malloc'd: header and envelope */
+	size_t len;
+};
+struct ttrpc_export {
+	int *listeners;
+	size_t n_listeners;
+	struct ttrpc_export_conn *conns;
+	size_t n_conns;
+	struct ttrpc_export_call *calls;
+	size_t n_calls;
+};
+/* 0, or -EBUSY with why in st when the server holds what cannot move: a
+ * call in flight other than except (NULL: none) that is not parked (parked
+ * calls are exported, to be replayed: their handlers must be safe to run
+ * again, as a Wait is), a reply not yet written, an oversized frame being
+ * skipped, a shutdown under way; -ENOMEM. */
+int ttrpc_server_export(const struct ttrpc_server *s, const struct ttrpc_call *except,
+			struct ttrpc_export *out, struct ttrpc_status *st);
+void ttrpc_export_free(struct ttrpc_export *e);
+/* The other end: serve fd, an exported connection, first reading partial
+ * (the bytes of its unfinished frame). Takes ownership of fd. */
+int ttrpc_server_adopt_conn(struct ttrpc_server *s, int fd, const uint8_t *partial, size_t n);
+/* Runs an exported parked call again on the connection on conn_fd: its
+ * handler gets the same request. -ENOENT without such a connection,
+ * -EBADMSG for bytes that are not one Request frame. */
+int ttrpc_server_replay(struct ttrpc_server *s, int conn_fd, const uint8_t *frame, size_t len);
+/* Answers a call the exporting process began: a Response with resp on the
+ * connection on conn_fd. -ENOENT without such a connection. */
+int ttrpc_server_respond(struct ttrpc_server *s, int conn_fd, uint32_t stream_id,
+			 const ProtobufCMessage *resp);
+/* The same with an error status instead. */
+int ttrpc_server_respond_status(struct ttrpc_server *s, int conn_fd, uint32_t stream_id,
+				const struct ttrpc_status *st);
+/* The fd of the call's connection, -1 once it is gone. */
+int ttrpc_call_conn_fd(const struct ttrpc_call *call);
+
 /* ---- a call on the server side ------------------------------------- */
 
 int ttrpc_call_reply(struct ttrpc_call *call, const ProtobufCMessage *resp);
@@ -98,7 +153,8 @@ void ttrpc_call_on_cancel(struct ttrpc_call *call, ttrpc_call_cancel_fn fn, void
 bool ttrpc_call_cancelled(const struct ttrpc_call *call);
 int64_t ttrpc_call_timeout_nano(const struct ttrpc_call *call); /* as received, 0 = none */
 /* The handler will answer much later (a Wait until its process exits) and the
- * call holds little: it stops counting toward TTRPC_CONN_MAX_INFLIGHT, so calls
+ * call holds little (and running its handler twice is harmless: a server
+ * handed to another process, ttrpc_server_export, replays parked calls): it stops counting toward TTRPC_CONN_MAX_INFLIGHT, so calls
  * parked forever (a client that gave up on a Wait without a deadline) never make
  * the server refuse new ones. Parked calls have their own, larger budget,
  * TTRPC_CONN_MAX_PARKED calls holding at most TTRPC_CONN_MAX_PARKED_BYTES of

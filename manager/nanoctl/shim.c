@@ -9,6 +9,7 @@
 #include "ttrpc.h"
 
 #include "containerd/task/v2/shim.pb-c.h"
+#include "nanoshim/shim/v1/upgrade.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 
 #include <ctype.h>
@@ -720,6 +721,85 @@ static int cmd_call(int argc, char **argv, const struct nanoctl_global *g)
 	return rc;
 }
 
+/* ---- shim upgrade ------------------------------------------------------------ */
+
+static const char upgrade_usage[] =
+    "usage: nanoctl shim upgrade [OPTIONS] SOCKET|BUNDLE BINARY\n"
+    "\n"
+    "Live upgrade of a running " SHIM_DEFAULT_BINARY ": it re-execs itself as BINARY\n"
+    "(same pid) keeping its socket, its connections (containerd's included) and its\n"
+    "containers' stdio; no container restarts (nanoshim.shim.v1.Upgrade/Upgrade).\n"
+    "Prints the reply as JSON: pid, binary, state_version, duration_ns.\n"
+    "\n"
+    "  SOCKET|BUNDLE  a socket path, unix://PATH, or a bundle directory (its address file)\n"
+    "  BINARY         the new shim binary (made absolute)\n"
+    "  -t, --timeout DURATION  give up waiting after this long (default 30s)\n"
+    "  -h, --help     this text\n"
+    "\n"
+    "The shim holds new requests back until what is in flight (runtime calls, an exit\n"
+    "being announced, an event being delivered) has ended; Waits and queued events\n"
+    "are carried. Refused, the shim serving on unchanged, when that takes more than\n"
+    "10 s (retry),\n"
+    "or when BINARY cannot take the shim's state (its -upgrade-version).\n"
+    "Exit status: 0 upgraded; 1 refused (the reason on stderr).\n";
+
+static int cmd_upgrade(int argc, char **argv, const struct nanoctl_global *g)
+{
+	static const struct option longopts[] = {
+	    {"timeout", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	if (wants_help(argc, argv))
+		return nanoctl_usage(upgrade_usage);
+	int64_t timeout_ns = 30 * 1000000000LL;
+	int c;
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "t:h", longopts, NULL)) != -1) {
+		if (c == 't' && nanoctl_parse_duration(optarg, &timeout_ns) == 0)
+			continue;
+		if (c == 't')
+			return nanoctl_usage_err("shim upgrade",
+			                         "--timeout: not a duration (500ms, 2s, 1m): \"%s\"",
+			                         optarg);
+		if (optopt == 't')
+			return nanoctl_usage_err("shim upgrade", "%s needs a value", argv[optind - 1]);
+		return nanoctl_usage_err("shim upgrade", "unknown option %s", argv[optind - 1]);
+	}
+	if (argc - optind != 2)
+		return nanoctl_usage_err("shim upgrade", "SOCKET|BUNDLE and BINARY expected");
+	const char *what = "shim upgrade";
+	char address[PATH_MAX], binary[PATH_MAX];
+	int rc = resolve_target(what, argv[optind], address, sizeof(address));
+	if (rc)
+		return rc;
+	if (absolute(argv[optind + 1], binary, sizeof(binary)) < 0)
+		return nanoctl_err("%s: %s: path too long", what, argv[optind + 1]);
+	struct ttrpc_client *client;
+	rc = ttrpc_client_connect(address, &client);
+	if (rc < 0)
+		return nanoctl_errc(NANOCTL_EXIT_CONNECT, "%s: connect %s: %s", what, address,
+		                    strerror(-rc));
+	Nanoshim__Shim__V1__UpgradeRequest req = NANOSHIM__SHIM__V1__UPGRADE_REQUEST__INIT;
+	req.binary = binary;
+	struct ttrpc_call_opts opts = {.timeout_ns = timeout_ns};
+	ProtobufCMessage *reply = NULL;
+	struct ttrpc_status st;
+	rc = ttrpc_client_call(client, "nanoshim.shim.v1.Upgrade", "Upgrade", &req.base,
+	                       &nanoshim__shim__v1__upgrade_response__descriptor, &opts, &reply, &st);
+	if (rc == 0)
+		rc = print_json(what, reply);
+	else if (rc == -EIO)
+		rc = nanoctl_err("%s: %s: %s", what, ttrpc_code_name(st.code), st.message);
+	else
+		rc = nanoctl_errc(NANOCTL_EXIT_CONNECT, "%s: %s: %s", what, address, st.message);
+	if (reply)
+		protobuf_c_message_free_unpacked(reply, NULL);
+	ttrpc_client_free(client);
+	return rc;
+}
+
 /* ---- the group ---------------------------------------------------------------- */
 
 static const struct nanoctl_command shim_cmds[] = {
@@ -729,6 +809,8 @@ static const struct nanoctl_command shim_cmds[] = {
      call_usage},
     {"delete", cmd_delete, "run a shim binary's delete action; print its DeleteResponse as JSON",
      delete_usage},
+    {"upgrade", cmd_upgrade, "replace a running nano shim's binary in place (live upgrade)",
+     upgrade_usage},
 };
 static const size_t n_shim_cmds = sizeof(shim_cmds) / sizeof(shim_cmds[0]);
 
@@ -739,4 +821,4 @@ static int cmd_shim(int argc, char **argv, const struct nanoctl_global *g)
 
 const struct nanoctl_command nanoctl_shim_command = {
     "shim", cmd_shim, "start, call and delete a shim v2 by hand (any shim v2 binary)",
-    "usage: nanoctl shim start|call|delete ...\n"};
+    "usage: nanoctl shim start|call|delete|upgrade ...\n"};
