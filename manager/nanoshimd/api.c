@@ -389,9 +389,8 @@ static void on_task_created(struct ctr *c, const struct ttrpc_status *st, Protob
 		ttrpc_call_fail(call, TTRPC_DEADLINE_EXCEEDED, "create %s: %s", c->id, msg);
 		log_warn("%s/%s: %s", c->ns, c->id, msg);
 		events_publish(c->d, c->ns, "/nanoshim/start-timeout", NULL, c->id, NULL, 0, 0, msg);
-		shim_kill(c);
 		c->shutting_down = true;
-		shim_cleanup_dead(c, destroy_after_cleanup, NULL);
+		shim_kill_and_cleanup(c, destroy_after_cleanup, NULL);
 		return;
 	}
 	if (st->code != TTRPC_OK) {

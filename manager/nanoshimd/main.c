@@ -352,6 +352,7 @@ int main(int argc, char **argv)
 	unlink(d->cfg.address);
 	reaper_free(d->reaper);
 	loop_free(d->loop);
+	shim_sockets_release();
 	close(sfd);
 	return rc;
 }

@@ -163,8 +163,11 @@ void shim_wait(struct proc *p);
  * status, then done (may be NULL). */
 typedef void (*shim_cleaned_fn)(struct ctr *c, void *userdata);
 void shim_cleanup_dead(struct ctr *c, shim_cleaned_fn done, void *userdata);
-/* SIGKILL of c's shim (its shim.pid, Connect's answer, or found by its command line). */
-void shim_kill(struct ctr *c);
+/* SIGKILL of c's shim (its shim.pid, Connect's answer, or found by its command
+ * line), then, once it is gone, shim_cleanup_dead. */
+void shim_kill_and_cleanup(struct ctr *c, shim_cleaned_fn done, void *userdata);
+/* At exit: a last look at the sockets of dead shims something still held. */
+void shim_sockets_release(void);
 void shim_disconnect(struct ctr *c);
 
 /* api.c */

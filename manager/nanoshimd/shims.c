@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -141,11 +142,46 @@ static pid_t shim_find_pid(struct ctr *c)
 	return found;
 }
 
-void shim_kill(struct ctr *c)
+struct kill_op {
+	struct ctr *c;
+	int pidfd;
+	struct loop_source *src;
+	shim_cleaned_fn done;
+	void *userdata;
+};
+
+static void on_shim_killed(struct loop_source *s, int fd, uint32_t events, void *ud)
+{
+	struct kill_op *op = ud;
+	loop_io_remove(op->src);
+	close(op->pidfd);
+	/* only now is its socket dead: the delete action's cleanup removes it */
+	shim_cleanup_dead(op->c, op->done, op->userdata);
+	ctr_unref(op->c);
+	free(op);
+}
+
+void shim_kill_and_cleanup(struct ctr *c, shim_cleaned_fn done, void *userdata)
 {
 	pid_t pid = c->shim_pid > 0 ? c->shim_pid : shim_find_pid(c);
-	if (pid > 0 && kill(pid, SIGKILL) == 0)
+	int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (pidfd >= 0 && syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0) {
 		log_info("%s/%s: shim %d killed", c->ns, c->id, (int)pid);
+		struct kill_op *op = calloc(1, sizeof(*op));
+		if (op) {
+			*op = (struct kill_op){c, pidfd, NULL, done, userdata};
+			op->src = loop_add_io(c->d->loop, pidfd, EPOLLIN, on_shim_killed, op);
+			if (op->src) {
+				shim_disconnect(c);
+				ctr_ref(c);
+				return; /* on_shim_killed goes on once it is gone */
+			}
+			free(op);
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	shim_cleanup_dead(c, done, userdata);
 }
 
 /* ---- start ----------------------------------------------------------- */
@@ -442,18 +478,79 @@ struct cleanup_op {
 
 /* A dead shim's socket file stays behind (the Go shim's delete action leaves it, in
  * containerd's /run/containerd/s): removed once nothing listens on it. */
-static void remove_dead_socket(const char *address)
+/* 0: nothing listens there any more (removed, or gone); 1: something still
+ * does (a runtime child that inherited the shim's listener, as the Go shim's
+ * do, keeps it open after the shim died); -1: not a path to look at. */
+static int remove_dead_socket_path(const struct sockaddr_un *sa, socklen_t len)
 {
-	struct sockaddr_un sa;
-	int len = ttrpc_sockaddr(address, &sa);
-	if (len < 0 || !sa.sun_path[0])
-		return; /* abstract, or not an address */
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return;
-	if (connect(fd, (struct sockaddr *)&sa, (socklen_t)len) < 0 && errno == ECONNREFUSED)
-		unlink(sa.sun_path);
+		return -1;
+	int rc = 0;
+	if (connect(fd, (const struct sockaddr *)sa, len) < 0) {
+		if (errno == ECONNREFUSED)
+			unlink(sa->sun_path);
+	} else {
+		rc = 1;
+	}
 	close(fd);
+	return rc;
+}
+
+struct dead_socket {
+	struct dead_socket *next; /* in dead_sockets, while a timer holds it */
+	struct loop *loop;
+	struct sockaddr_un sa;
+	socklen_t len;
+	int tries;
+};
+
+static struct dead_socket *dead_sockets;
+
+static void dead_socket_free(struct dead_socket *ds)
+{
+	for (struct dead_socket **pp = &dead_sockets; *pp; pp = &(*pp)->next)
+		if (*pp == ds) {
+			*pp = ds->next;
+			break;
+		}
+	free(ds);
+}
+
+static void recheck_dead_socket(void *ud)
+{
+	struct dead_socket *ds = ud;
+	if (remove_dead_socket_path(&ds->sa, ds->len) == 1 && ++ds->tries < 60 &&
+	    loop_add_timer_ms(ds->loop, 1000, recheck_dead_socket, ds))
+		return;
+	dead_socket_free(ds);
+}
+
+void shim_sockets_release(void)
+{
+	while (dead_sockets) {
+		remove_dead_socket_path(&dead_sockets->sa, dead_sockets->len); /* a last look */
+		dead_socket_free(dead_sockets);
+	}
+}
+
+/* The socket of a shim that is gone goes too; while something still holds
+ * it open it is looked at again every second, for a minute. */
+static void remove_dead_socket(struct loop *loop, const char *address)
+{
+	struct dead_socket *ds = calloc(1, sizeof(*ds));
+	if (!ds)
+		return;
+	int len = ttrpc_sockaddr(address, &ds->sa);
+	ds->loop = loop;
+	ds->len = (socklen_t)len;
+	if (len < 0 || !ds->sa.sun_path[0] || remove_dead_socket_path(&ds->sa, ds->len) != 1 ||
+	    !loop_add_timer_ms(loop, 1000, recheck_dead_socket, ds)) {
+		free(ds); /* abstract, not an address, removed already, or no timer */
+		return;
+	}
+	ds->next = dead_sockets;
+	dead_sockets = ds;
 }
 
 static void on_delete_done(pid_t pid, int status, const char *out, size_t outlen,
@@ -464,7 +561,7 @@ static void on_delete_done(pid_t pid, int status, const char *out, size_t outlen
 	c->cleaning = false;
 	c->shim_state = SHIM_GONE;
 	if (c->shim_address[0])
-		remove_dead_socket(c->shim_address);
+		remove_dead_socket(c->d->loop, c->shim_address);
 	uint32_t code = 128 + SIGKILL;
 	struct timespec at;
 	clock_gettime(CLOCK_REALTIME, &at);

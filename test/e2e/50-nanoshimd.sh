@@ -291,7 +291,7 @@ shims_of() {
 }
 cat >"$E2E_TMP/rt-hang" <<RT
 #!/bin/sh
-case " \$* " in *" create "*) sleep 3; exit 1 ;; esac
+case " \$* " in *" create "*) echo \$\$ >"$E2E_TMP/rt-hang.pid"; exec sleep 3 ;; esac
 exec runc "\$@"
 RT
 chmod +x "$E2E_TMP/rt-hang"
@@ -315,13 +315,11 @@ ctl events --since 5m --no-follow >"$E2E_TMP/hang-ev.json"
 jq -s -e 'map(select(.topic == "/nanoshim/start-timeout" and .id == "hang")) | length == 1' "$E2E_TMP/hang-ev.json" >/dev/null ||
 	fail "no /nanoshim/start-timeout event for hang"
 pass "reported as a /nanoshim/start-timeout event"
-# the hung wrapper (orphaned with its shim) gives up on its own: wait for it
-rt_hang_gone() {
-	local c
-	for c in /proc/[0-9]*/cmdline; do
-		[[ "$(tr '\0' ' ' <"$c" 2>/dev/null)" != "/bin/sh $E2E_TMP/rt-hang "* ]] || return 1
-	done
-}
+# the hung runtime (orphaned with its shim, holding the Go shim's listener it
+# inherited; the Go shim's children get SIGKILL as it dies) ends: wait for it, so
+# nanoshimd can remove that socket
+rt_hang_pid=$(cat "$E2E_TMP/rt-hang.pid")
+rt_hang_gone() { ! kill -0 "$rt_hang_pid" 2>/dev/null; }
 wait_for 10 "the hung runtime wrapper ended" rt_hang_gone
 mgr_stop TERM
 cat >"$E2E_TMP/shim-hang" <<SH
