@@ -351,3 +351,12 @@ assert_eq "/nanoshim/recovered" "$(jq -r .topic "$E2E_TMP/retained.json" | tail 
 assert_eq "/tasks/delete ev2" "$(jq -r 'select(.topic == "/tasks/delete") | "\(.topic) \(.id)"' "$E2E_TMP/retained.json" | tail -n 1)" "the last delete kept"
 assert_eq "" "$(NANOSHIMD_ADDRESS=$MGR_ADDR "$NANOCTL" -n "$E2E_NS" ls -q)" "ls through NANOSHIMD_ADDRESS"
 mgr_stop TERM
+# a record that is not a protobuf message (wire type 7), then a torn one: both go
+printf '\003\000\000\000\017\377\377\005\000\000\000\001' >>"$MGR_STATE/events.log"
+mgr_start --event-retain 4
+grep -Eq 'event log: a torn or corrupt record after [0-9]+ events; the rest is dropped' "$MGR_LOG" ||
+	fail "nanoshimd did not say it dropped the corrupt end of its event log"
+ctl events --since 1h --no-follow >"$E2E_TMP/retained.json"
+assert_eq "4" "$(wc -l <"$E2E_TMP/retained.json")" "events after a corrupt tail: the 4 kept, this start's in place of the oldest"
+assert_eq "/nanoshim/recovered /nanoshim/recovered" "$(jq -r .topic "$E2E_TMP/retained.json" | tail -n 2 | tr '\n' ' ' | sed 's/ $//')" "the last two: both starts' recoveries"
+mgr_stop TERM
