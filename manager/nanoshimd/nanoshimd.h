@@ -56,6 +56,7 @@ struct proc {
 	uint32_t exit_status;
 	struct timespec exited_at;
 	bool waiting; /* a Task.Wait is out to the shim */
+	bool wait_after_recovery; /* adopted running: its Wait goes out once all are back */
 	bool exit_published; /* its /tasks/exit is in the event log */
 	void (*on_exit)(struct proc *p); /* once, after the waiters (a forced delete) */
 	struct waiter *waiters;

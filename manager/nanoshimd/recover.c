@@ -47,6 +47,12 @@ static void finished(struct daemon *d)
 	log_info("%s", msg);
 	events_publish(d, "", "/nanoshim/recovered", NULL, NULL, NULL, 0, 0, msg);
 	crash_point(d, "recover-done");
+	for (struct ctr *c = d->ctrs; c; c = c->next)
+		for (struct proc *p = &c->init; p; p = p == &c->init ? c->execs : p->next)
+			if (p->wait_after_recovery) {
+				p->wait_after_recovery = false;
+				shim_wait(p);
+			}
 }
 
 static void ignore(struct ctr *c, const struct ttrpc_status *st, ProtobufCMessage *r, void *ud)
@@ -94,7 +100,12 @@ static void adopt(struct proc *p, const Containerd__Task__V2__StateResponse *s)
 		}
 		proc_exited(p, s->exit_status, &at, true);
 	} else if (s->status != CONTAINERD__V1__TYPES__STATUS__CREATED || !p->exec_id[0]) {
-		shim_wait(p);
+		/* the Waits go out once every shim has answered its State: on the
+		 * recovery's path they would only make the shims wake twice */
+		if (p->ctr->d->recovering)
+			p->wait_after_recovery = true;
+		else
+			shim_wait(p);
 	}
 }
 
