@@ -147,6 +147,20 @@ static void schedule_kick(void)
 		ev.retry = loop_add_timer_ms(ev.loop, BACKOFF_MIN_MS, on_retry, NULL);
 }
 
+/* At the tail, counted, sent from the loop. */
+static void enqueue(struct event *e, enum event_class cls)
+{
+	e->prev = ev.tail;
+	if (ev.tail)
+		ev.tail->next = e;
+	else
+		ev.head = e;
+	ev.tail = e;
+	ev.n++;
+	ev.n_class[cls]++;
+	schedule_kick();
+}
+
 static void deferred_disconnect(void *ud)
 {
 	disconnect();
@@ -421,15 +435,7 @@ int events_publish(const char *topic, const ProtobufCMessage *msg)
 	}
 	protobuf_c_message_pack(msg, e->value);
 	clock_gettime(CLOCK_REALTIME, &e->ts);
-	e->prev = ev.tail;
-	if (ev.tail)
-		ev.tail->next = e;
-	else
-		ev.head = e;
-	ev.tail = e;
-	ev.n++;
-	ev.n_class[cls]++;
-	schedule_kick();
+	enqueue(e, cls);
 	return 0;
 }
 
@@ -514,14 +520,6 @@ int events_requeue(const struct events_item *it)
 	if (it->len)
 		memcpy(e->value, it->value, it->len);
 	e->ts = it->ts;
-	e->prev = ev.tail;
-	if (ev.tail)
-		ev.tail->next = e;
-	else
-		ev.head = e;
-	ev.tail = e;
-	ev.n++;
-	ev.n_class[cls]++;
-	schedule_kick();
+	enqueue(e, cls);
 	return 0;
 }
