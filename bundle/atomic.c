@@ -98,13 +98,64 @@ int bundle_write_file_volatile(int dirfd, const char *name, const void *data, si
 	return write_file(dirfd, name, data, len, mode, false);
 }
 
+int bundle_read_fd(int fd, size_t hint, size_t max, char **out, size_t *len)
+{
+	*out = NULL;
+	if (len)
+		*len = 0;
+	if (max >= SIZE_MAX - 1)
+		return -EINVAL;
+	/* hint (a regular file's st_size, or 0) is where the end should be: a
+	 * read that comes short there needs no second read to see EOF */
+	size_t used = 0, cap = hint > 0 ? hint + 1 : 4096;
+	if (cap > max + 1)
+		cap = max + 1;
+	char *buf = malloc(cap + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (used == cap) {
+			if (cap > max) {
+				free(buf);
+				return -EFBIG;
+			}
+			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+			char *nb = realloc(buf, ncap + 1);
+			if (!nb) {
+				free(buf);
+				return -ENOMEM;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, buf + used, cap - used);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			free(buf);
+			return r;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (hint > 0 && used >= hint && (size_t)n < cap - (used - (size_t)n))
+			break;
+	}
+	if (used > max) {
+		free(buf);
+		return -EFBIG;
+	}
+	buf[used] = '\0';
+	*out = buf;
+	if (len)
+		*len = used;
+	return 0;
+}
+
 int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_t max)
 {
 	struct stat st;
-	char *buf = NULL;
-	size_t cap, used = 0;
-	int r;
-
 	*out = NULL;
 	if (len)
 		*len = 0;
@@ -114,69 +165,15 @@ int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
+	int r;
+	if (fstat(fd, &st) < 0)
 		r = -errno;
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	else if (!S_ISREG(st.st_mode))
 		r = -EINVAL;
-		goto fail;
-	}
-	if ((uint64_t)st.st_size > max) {
+	else if ((uint64_t)st.st_size > max)
 		r = -EFBIG;
-		goto fail;
-	}
-	/* st_size is a hint only: /proc files report 0, files may grow */
-	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
-	if (cap > max + 1)
-		cap = max + 1;
-	buf = malloc(cap + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	for (;;) {
-		if (used == cap) {
-			if (cap > max) {
-				r = -EFBIG;
-				goto fail;
-			}
-			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			char *nb = realloc(buf, ncap + 1);
-			if (!nb) {
-				r = -ENOMEM;
-				goto fail;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		ssize_t n = read(fd, buf + used, cap - used);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
-		/* a file with a real size (not /proc's 0) that read short, all of
-		 * it, is at its end: no second read just to see EOF */
-		if (st.st_size > 0 && used >= (size_t)st.st_size && (size_t)n < cap - (used - (size_t)n))
-			break;
-	}
-	if (used > max) {
-		r = -EFBIG;
-		goto fail;
-	}
-	close(fd);
-	buf[used] = '\0';
-	*out = buf;
-	if (len)
-		*len = used;
-	return 0;
-fail:
-	free(buf);
+	else /* st_size is a hint only: /proc files report 0, files may grow */
+		r = bundle_read_fd(fd, (size_t)st.st_size, max, out, len);
 	close(fd);
 	return r;
 }

@@ -29,3 +29,8 @@ int bundle_write_file_volatile(int dirfd, const char *name, const void *data, si
  * (FIFO, directory, device) with -EINVAL, without blocking. Returns 0 or
  * -errno (-ENOENT when it does not exist). */
 int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_t max);
+
+/* Reads fd to its end the same way: a new NUL-terminated *out, its length in
+ * *len; more than max bytes is -EFBIG. hint: the expected size (a regular
+ * file's st_size) or 0. Returns 0 or -errno. */
+int bundle_read_fd(int fd, size_t hint, size_t max, char **out, size_t *len);

@@ -1,6 +1,7 @@
 /* The shim's stdin at `start` and `-info` (see bootstrap.h). */
 #include "bootstrap.h"
 
+#include "bundle/atomic.h"
 #include "bundle/options.h"
 #include "bundle/runcopts.h"
 #include "containerd/runtime/bootstrap/v1/bootstrap.pb-c.h"
@@ -149,37 +150,11 @@ int shim_stdin_read(int fd, uint8_t **out, size_t *len)
 	*len = 0;
 	if (isatty(fd))
 		return 0;
-	size_t cap = 4096, n = 0;
-	uint8_t *b = malloc(cap);
-	if (!b)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			if (cap >= SHIM_STDIN_MAX) {
-				free(b);
-				return -EFBIG;
-			}
-			cap *= 2;
-			uint8_t *nb = realloc(b, cap);
-			if (!nb) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-		}
-		ssize_t r = read(fd, b + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno != EBADF) {
-			int e = errno;
-			free(b);
-			return -e;
-		}
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	*out = b;
-	*len = n;
-	return 0;
+	char *b;
+	int rc = bundle_read_fd(fd, 0, SHIM_STDIN_MAX, &b, len);
+	if (rc == -EBADF)
+		return 0; /* no stdin at all: nothing sent */
+	if (rc == 0)
+		*out = (uint8_t *)b;
+	return rc;
 }

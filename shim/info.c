@@ -66,43 +66,6 @@ static int mkdir_p(const char *dir)
 	}
 }
 
-static int read_fd(int fd, char **out, size_t *len)
-{
-	size_t cap = 8192, n = 0;
-	char *b = malloc(cap + 1);
-	if (!b)
-		return -ENOMEM;
-	for (;;) {
-		if (n == cap) {
-			if (cap >= SHIM_FEATURES_MAX) {
-				free(b);
-				return -EFBIG;
-			}
-			cap *= 2;
-			char *nb = realloc(b, cap + 1);
-			if (!nb) {
-				free(b);
-				return -ENOMEM;
-			}
-			b = nb;
-		}
-		ssize_t r = read(fd, b + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			free(b);
-			return -e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	b[n] = '\0';
-	*out = b;
-	*len = n;
-	return 0;
-}
 
 static int64_t now_ms(void)
 {
@@ -152,7 +115,7 @@ static int run_features(const char *name, const char *path, char **json, size_t 
 		         SHIM_FEATURES_TIMEOUT_MS);
 		return -ETIMEDOUT;
 	}
-	rc = read_fd(pipefd[0], json, len);
+	rc = bundle_read_fd(pipefd[0], 0, SHIM_FEATURES_MAX, json, len);
 	close(pipefd[0]);
 	int status;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -200,7 +163,7 @@ int shim_runtime_features(const char *binary, const char *cache_dir, char **json
 	if (dirfd >= 0) {
 		int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd >= 0) {
-			rc = read_fd(fd, json, len);
+			rc = bundle_read_fd(fd, 0, SHIM_FEATURES_MAX, json, len);
 			close(fd);
 			if (rc == 0 && *len > 0) {
 				close(dirfd);
