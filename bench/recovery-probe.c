@@ -159,6 +159,7 @@ int main(int argc, char **argv)
 				ttrpc_client_dispatch(c);
 		}
 		lists++;
+		bool asked_after = w.recovered;
 		if ((ok = list_ok(c, argv[2], want, n)) < 0)
 			break;
 		if (ok == n)
@@ -169,7 +170,10 @@ int main(int argc, char **argv)
 			ok = -1;
 			break;
 		}
-		if (w.recovered) /* and yet not all of them: List as they come */
+		/* "recovered" came in while that List was out (a timed one, asked
+		 * before the recovery ended): ask again at once. Asked after it and
+		 * still not all of them: List as they come, every 2 ms. */
+		if (w.recovered && asked_after)
 			nap(LIST_EVERY_MS * 1000000LL);
 	}
 	int64_t done = now_ns(CLOCK_REALTIME);
