@@ -180,13 +180,23 @@ static void forward(struct ctr *c, struct ttrpc_call *call, const char *verb, co
 
 /* ---- Container messages ----------------------------------------------------- */
 
+/* A process as a message: its paths are made to measure (a List of a thousand
+ * containers would otherwise build megabytes of fixed path buffers, and fault
+ * them in, for a reply of a few hundred KiB). */
 struct proc_msg {
 	Nanoshim__V1__Process m;
 	Google__Protobuf__Timestamp ts;
-	char in[4200], out[4200], err[4200];
+	char *in, *out;
 };
 
-static void fill_proc(const struct proc *p, struct proc_msg *pm)
+static char *proc_path_dup(const struct proc *p, const char *what)
+{
+	char path[4200];
+	proc_path(p, what, path, sizeof(path));
+	return strdup(path);
+}
+
+static int fill_proc(const struct proc *p, struct proc_msg *pm)
 {
 	nanoshim__v1__process__init(&pm->m);
 	pm->m.exec_id = (char *)p->exec_id;
@@ -200,20 +210,21 @@ static void fill_proc(const struct proc *p, struct proc_msg *pm)
 		pm->m.exited_at = &pm->ts;
 	}
 	/* one log for both streams, as a shim writes a file:// stdout URI */
-	proc_path(p, "log", pm->out, sizeof(pm->out));
+	pm->out = proc_path_dup(p, "log");
+	pm->in = p->stdin ? proc_path_dup(p, "stdin") : NULL;
+	if (!pm->out || (p->stdin && !pm->in))
+		return -ENOMEM;
 	pm->m.stdout_path = pm->out;
-	pm->err[0] = '\0';
-	pm->m.stderr_path = pm->err;
-	pm->in[0] = '\0';
-	if (p->stdin)
-		proc_path(p, "stdin", pm->in, sizeof(pm->in));
-	pm->m.stdin_path = pm->in;
+	pm->m.stderr_path = "";
+	pm->m.stdin_path = pm->in ? pm->in : "";
+	return 0;
 }
 
 struct ctr_msg {
 	Nanoshim__V1__Container m;
 	struct proc_msg init;
 	struct proc_msg *execs;
+	size_t n_execs; /* filled (or begun) so far: what free_ctr_msg frees */
 	Nanoshim__V1__Process **exec_ptrs;
 };
 
@@ -223,7 +234,7 @@ static int fill_ctr(const struct ctr *c, struct ctr_msg *cm)
 	cm->m.namespace_ = (char *)c->ns;
 	cm->m.id = (char *)c->id;
 	cm->m.bundle = (char *)c->bundle;
-	fill_proc(&c->init, &cm->init);
+	int rc = fill_proc(&c->init, &cm->init);
 	cm->m.init = &cm->init.m;
 	cm->m.shim_address = (char *)c->shim_address;
 	cm->m.shim_pid = (uint32_t)c->shim_pid;
@@ -232,6 +243,8 @@ static int fill_ctr(const struct ctr *c, struct ctr_msg *cm)
 		cm->m.shim_binary = c->record->shim_binary;
 		cm->m.runtime = c->record->runtime;
 	}
+	if (rc < 0)
+		return rc;
 	size_t n = 0;
 	for (struct proc *p = c->execs; p; p = p->next)
 		n++;
@@ -239,18 +252,28 @@ static int fill_ctr(const struct ctr *c, struct ctr_msg *cm)
 	cm->exec_ptrs = calloc(n ? n : 1, sizeof(*cm->exec_ptrs));
 	if (!cm->execs || !cm->exec_ptrs)
 		return -ENOMEM;
-	n = 0;
-	for (struct proc *p = c->execs; p; p = p->next, n++) {
-		fill_proc(p, &cm->execs[n]);
-		cm->exec_ptrs[n] = &cm->execs[n].m;
+	for (struct proc *p = c->execs; p; p = p->next) {
+		struct proc_msg *pm = &cm->execs[cm->n_execs];
+		cm->exec_ptrs[cm->n_execs++] = &pm->m;
+		if ((rc = fill_proc(p, pm)) < 0)
+			return rc;
 	}
-	cm->m.n_execs = n;
+	cm->m.n_execs = cm->n_execs;
 	cm->m.execs = cm->exec_ptrs;
 	return 0;
 }
 
+static void free_proc_msg(struct proc_msg *pm)
+{
+	free(pm->in);
+	free(pm->out);
+}
+
 static void free_ctr_msg(struct ctr_msg *cm)
 {
+	free_proc_msg(&cm->init);
+	for (size_t i = 0; cm->execs && i < cm->n_execs; i++)
+		free_proc_msg(&cm->execs[i]);
 	free(cm->execs);
 	free(cm->exec_ptrs);
 }
