@@ -153,6 +153,29 @@ int bundle_read_fd(int fd, size_t hint, size_t max, char **out, size_t *len)
 	return 0;
 }
 
+int bundle_read_small(int dirfd, const char *name, char *buf, size_t cap, size_t *len)
+{
+	*len = 0;
+	if (!name || !*name || cap < 2)
+		return -EINVAL;
+	buf[0] = '\0';
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	ssize_t n;
+	while ((n = read(fd, buf, cap - 1)) < 0 && errno == EINTR)
+		;
+	int err = n < 0 ? errno : 0;
+	close(fd);
+	if (n < 0)
+		return err == EISDIR || err == EAGAIN ? -EINVAL : -err;
+	if ((size_t)n == cap - 1)
+		return -EFBIG;
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return 0;
+}
+
 int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_t max)
 {
 	struct stat st;

@@ -30,6 +30,15 @@ int bundle_write_file_volatile(int dirfd, const char *name, const void *data, si
  * -errno (-ENOENT when it does not exist). */
 int bundle_read_file(int dirfd, const char *name, char **out, size_t *len, size_t max);
 
+/* The small typed files (address, pid files), whose readers check what they
+ * read: one read() into buf (cap bytes, NUL-terminated, the length in *len)
+ * with no stat and no allocation; a read that comes short is the file's end.
+ * A file of cap - 1 bytes or more is -EFBIG; a directory -EINVAL. A FIFO is
+ * read without waiting: what it holds, nothing (0, empty) when it has no
+ * writer, -EINVAL when its writer wrote nothing; its reader refuses that as
+ * it would a bad file. Returns 0 or -errno (-ENOENT when it does not exist). */
+int bundle_read_small(int dirfd, const char *name, char *buf, size_t cap, size_t *len);
+
 /* Reads fd to its end the same way: a new NUL-terminated *out, its length in
  * *len; more than max bytes is -EFBIG. hint: the expected size (a regular
  * file's st_size) or 0. Returns 0 or -errno. */

@@ -26,21 +26,19 @@ int bundle_exec_pid_name(const char *exec_id, char *out, size_t outlen)
 
 int bundle_read_address(int dirfd, char *out, size_t outlen)
 {
-	char *buf;
+	char buf[ADDRESS_MAX + 2];
 	size_t len;
-	int rc = bundle_read_file(dirfd, BUNDLE_ADDRESS_FILE, &buf, &len, ADDRESS_MAX);
+	int rc = bundle_read_small(dirfd, BUNDLE_ADDRESS_FILE, buf, sizeof(buf), &len);
 	if (rc < 0)
-		return rc == -EFBIG ? -EBADMSG : rc;
+		return rc == -EFBIG || rc == -EINVAL ? -EBADMSG : rc;
 	if (len && buf[len - 1] == '\n')
 		buf[--len] = '\0';
 	if (!len || memchr(buf, '\n', len) || strlen(buf) != len)
-		rc = -EBADMSG;
-	else if (len >= outlen)
-		rc = -ENAMETOOLONG;
-	else
-		memcpy(out, buf, len + 1);
-	free(buf);
-	return rc;
+		return -EBADMSG;
+	if (len >= outlen)
+		return -ENAMETOOLONG;
+	memcpy(out, buf, len + 1);
+	return 0;
 }
 
 int bundle_read_shim_pid(int dirfd, pid_t *pid)

@@ -13,9 +13,9 @@
 
 int bundle_read_pid(int dirfd, const char *name, pid_t *out)
 {
-	char *buf, *end;
+	char buf[PID_FILE_MAX + 2], *end;
 	size_t len;
-	int r = bundle_read_file(dirfd, name, &buf, &len, PID_FILE_MAX);
+	int r = bundle_read_small(dirfd, name, buf, sizeof(buf), &len);
 	if (r == -EFBIG || r == -EINVAL)
 		return -EBADMSG;
 	if (r < 0)
@@ -23,16 +23,12 @@ int bundle_read_pid(int dirfd, const char *name, pid_t *out)
 	/* runc writes the bare number; allow the newline a human or a script adds */
 	if (len > 0 && buf[len - 1] == '\n')
 		buf[--len] = '\0';
-	r = -EBADMSG;
 	if (len == 0 || strlen(buf) != len || buf[0] < '1' || buf[0] > '9')
-		goto out;
+		return -EBADMSG;
 	errno = 0;
 	long v = strtol(buf, &end, 10);
 	if (errno || *end || v <= 0 || v > INT_MAX)
-		goto out;
+		return -EBADMSG;
 	*out = (pid_t)v;
-	r = 0;
-out:
-	free(buf);
-	return r;
+	return 0;
 }

@@ -112,6 +112,7 @@ struct daemon {
 	char socket_dir[4096];
 	unsigned recovering; /* containers whose recovery has not finished */
 	int64_t recover_start_ns;
+	struct loop_timer *waits_timer; /* the adopted processes' Waits, after recovery */
 	struct evlog *evlog;
 };
 
@@ -177,6 +178,7 @@ int api_register(struct daemon *d);
 /* recover.c */
 #define NANOSHIMD_DELETING_FILE "nanoshimd.deleting" /* a Delete began: finish it at recovery */
 #define NANOSHIMD_RETRY_MS 5000
+#define NANOSHIMD_WAITS_AFTER_MS 50 /* adopted processes' Waits, after the recovery */
 int recover_all(struct daemon *d);
 /* c's recovery has finished (adopted, cleaned up, or found unreachable). */
 void recover_done_one(struct ctr *c);

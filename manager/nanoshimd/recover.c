@@ -32,6 +32,23 @@ static bool marked_deleting(const struct ctr *c)
 	return access(path, F_OK) == 0;
 }
 
+/* The Waits of adopted processes: a backstop for an exit event lost while we
+ * were down (the shim's TaskExit reaches us either way). They go out a little
+ * after the recovery, once the clients that waited for it (a List on the
+ * recovered event) have their answers: sent at once, a hundred shims woken
+ * together take the CPU those answers need. */
+static void send_waits(void *ud)
+{
+	struct daemon *d = ud;
+	d->waits_timer = NULL;
+	for (struct ctr *c = d->ctrs; c; c = c->next)
+		for (struct proc *p = &c->init; p; p = p == &c->init ? c->execs : p->next)
+			if (p->wait_after_recovery) {
+				p->wait_after_recovery = false;
+				shim_wait(p);
+			}
+}
+
 static void finished(struct daemon *d)
 {
 	int64_t ms = (loop_now_ns() - d->recover_start_ns) / 1000000;
@@ -47,12 +64,10 @@ static void finished(struct daemon *d)
 	log_info("%s", msg);
 	events_publish(d, "", "/nanoshim/recovered", NULL, NULL, NULL, 0, 0, msg);
 	crash_point(d, "recover-done");
-	for (struct ctr *c = d->ctrs; c; c = c->next)
-		for (struct proc *p = &c->init; p; p = p == &c->init ? c->execs : p->next)
-			if (p->wait_after_recovery) {
-				p->wait_after_recovery = false;
-				shim_wait(p);
-			}
+	if (!d->waits_timer)
+		d->waits_timer = loop_add_timer_ms(d->loop, NANOSHIMD_WAITS_AFTER_MS, send_waits, d);
+	if (!d->waits_timer)
+		send_waits(d);
 }
 
 static void ignore(struct ctr *c, const struct ttrpc_status *st, ProtobufCMessage *r, void *ud)
@@ -123,6 +138,20 @@ static void state_one_done(struct ctr *c)
 	recover_done_one(c);
 }
 
+/* The init's pid when its shim cannot say it (gone, or not answering): the
+ * runtime's pid file. A shim that answers gives it in its State. */
+static void init_pid_from_file(struct ctr *c)
+{
+	if (c->init.pid)
+		return;
+	int dfd = open(c->bundle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	pid_t pid;
+	if (dfd >= 0 && bundle_read_pid(dfd, BUNDLE_INIT_PID_FILE, &pid) == 0)
+		c->init.pid = (uint32_t)pid;
+	if (dfd >= 0)
+		close(dfd);
+}
+
 static void on_state(struct ctr *c, const struct ttrpc_status *st, ProtobufCMessage *reply, void *ud)
 {
 	struct state_arg *a = ud;
@@ -147,6 +176,7 @@ static void on_state(struct ctr *c, const struct ttrpc_status *st, ProtobufCMess
 	} else if (st->code == TTRPC_DEADLINE_EXCEEDED && c->shim_state == SHIM_CONNECTED) {
 		log_warn("%s/%s: shim at %s does not answer; retrying in %d ms", c->ns, c->id,
 			 c->shim_address, NANOSHIMD_RETRY_MS);
+		init_pid_from_file(c);
 		shim_disconnect(c);
 		c->shim_state = SHIM_UNREACHABLE;
 		recover_retry(c);
@@ -199,6 +229,7 @@ static void reach(struct ctr *c)
 	}
 	log_info("%s/%s: shim at %s is gone (%s); cleaning up with its delete action", c->ns,
 		 c->id, c->shim_address, strerror(-rc));
+	init_pid_from_file(c);
 	shim_cleanup_dead(c, cleaned, NULL);
 }
 
@@ -268,8 +299,6 @@ static int load_live(struct daemon *d, const struct bundle_entry *e, int dirfd)
 	pid_t pid;
 	if (bundle_read_shim_pid(dirfd, &pid) == 0)
 		c->shim_pid = pid;
-	if (bundle_read_pid(dirfd, "init.pid", &pid) == 0)
-		c->init.pid = (uint32_t)pid; /* known even if the shim is gone */
 	c->recovering = true;
 	ctr_ref(c);
 	d->recovering++;

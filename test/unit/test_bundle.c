@@ -393,6 +393,48 @@ Test(pidfile, runc_pid_files)
 	memset(big, '1', sizeof(big));
 	put("bad.pid", big, sizeof(big));
 	cr_assert_eq(bundle_read_pid(dfd, "bad.pid", &pid), -EBADMSG);
+	put("bad.pid", big, 32); /* 32 digits: not a pid, but read whole */
+	cr_assert_eq(bundle_read_pid(dfd, "bad.pid", &pid), -EBADMSG);
+
+	/* a FIFO or a directory under a pid file's name: refused, never waited on */
+	cr_assert_eq(mkfifoat(dfd, "fifo.pid", 0600), 0);
+	cr_assert_eq(bundle_read_pid(dfd, "fifo.pid", &pid), -EBADMSG);
+	cr_assert_eq(mkdirat(dfd, "dir.pid", 0700), 0);
+	cr_assert_eq(bundle_read_pid(dfd, "dir.pid", &pid), -EBADMSG);
+	cr_assert_eq(pid, 7);
+}
+
+Test(atomic, read_small)
+{
+	char buf[8];
+	size_t len = 99;
+	puts_file("s", "1234");
+	cr_assert_eq(bundle_read_small(dfd, "s", buf, sizeof(buf), &len), 0);
+	cr_assert_eq(len, 4);
+	cr_assert_str_eq(buf, "1234");
+	puts_file("s", "");
+	cr_assert_eq(bundle_read_small(dfd, "s", buf, sizeof(buf), &len), 0);
+	cr_assert_eq(len, 0);
+	cr_assert_str_eq(buf, "");
+	puts_file("s", "1234567"); /* cap - 1 bytes: it may go on */
+	cr_assert_eq(bundle_read_small(dfd, "s", buf, sizeof(buf), &len), -EFBIG);
+	puts_file("s", "123456");
+	cr_assert_eq(bundle_read_small(dfd, "s", buf, sizeof(buf), &len), 0);
+	cr_assert_str_eq(buf, "123456");
+	cr_assert_eq(bundle_read_small(dfd, "missing", buf, sizeof(buf), &len), -ENOENT);
+	/* a FIFO is read without waiting: with no writer, it is empty */
+	cr_assert_eq(mkfifoat(dfd, "fifo", 0600), 0);
+	cr_assert_eq(bundle_read_small(dfd, "fifo", buf, sizeof(buf), &len), 0);
+	cr_assert_eq(len, 0);
+	/* with a writer that wrote nothing, -EINVAL */
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/fifo", tmpdir);
+	int w = open(path, O_RDWR | O_NONBLOCK);
+	cr_assert(w >= 0);
+	cr_assert_eq(bundle_read_small(dfd, "fifo", buf, sizeof(buf), &len), -EINVAL);
+	close(w);
+	cr_assert_eq(mkdirat(dfd, "d", 0700), 0);
+	cr_assert_eq(bundle_read_small(dfd, "d", buf, sizeof(buf), &len), -EINVAL);
 }
 
 /* ---- runc options ---- */
