@@ -218,12 +218,15 @@ int events_init(struct daemon *d)
 	if (bad || off < len)
 		log_warn("event log: a torn or corrupt record after %u events; the rest is dropped",
 			 kept);
-	/* A log that holds exactly the ring is appended to as it is: a rewrite
-	 * (two fsyncs) at every start would sit on the restart's critical path. */
-	if (rc == 0 && !bad && off == len && records == l->count) {
+	/* A whole log is appended to as it is, and rewritten with the last N
+	 * once it holds twice that, as while serving: a rewrite (two fsyncs) at
+	 * start would sit on the restart's critical path, and once more than N
+	 * events have ever happened, that would be every start. A torn or corrupt
+	 * tail, or a log left from a larger --event-retain, is rewritten now. */
+	if (rc == 0 && !bad && off == len && records < 2 * l->retain) {
 		l->fd = openat(l->dirfd, EVLOG_FILE, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 		if (l->fd >= 0) {
-			l->in_file = l->count;
+			l->in_file = records;
 			return 0;
 		}
 	}
