@@ -2,7 +2,10 @@
  * (replies may come in any order), per-call timeouts on the poller's timer,
  * and every pending call failed with "ttrpc: closed" when the connection goes.
  * A client may start unconnected (ttrpc_client_connect_nb): frames wait in a
- * held queue and connect() is retried on the same timer until it succeeds. */
+ * held queue and connect() is retried on the same timer until it succeeds.
+ * A client has its own poller, or shares its group's (many clients, one epoll
+ * set and one timer: the group's dispatch hands each its events, and on the
+ * timer lets every one of them look at its deadlines). */
 #include "conn.h"
 #include "envelope.h"
 #include "poller.h"
@@ -42,8 +45,20 @@ struct ttrpc_stream {
 	ProtobufCMessage *reply;
 };
 
-struct ttrpc_client {
+struct ttrpc_client_group {
 	struct ttrpc_poller poller;
+	struct ttrpc_client *head; /* members, freed ones included until reaped */
+	unsigned dispatching;	   /* nested group dispatches running */
+	bool reap_due;		   /* a member was freed during one */
+};
+
+struct ttrpc_client {
+	struct ttrpc_poller own;     /* a client alone; unused in a group */
+	struct ttrpc_poller *poller; /* &own, or the group's */
+	struct ttrpc_client_group *group;
+	struct ttrpc_client *gprev, *gnext;
+	bool destroyed; /* in a group: freed, its memory kept until the group reaps it */
+	bool expiring;	/* in a group timer's pass */
 	struct ttrpc_conn conn;
 	uint32_t next_id;
 	struct ttrpc_stream *pending[PENDING_BUCKETS];
@@ -79,20 +94,46 @@ struct ttrpc_client {
 static int on_frame(struct ttrpc_conn *c, struct ttrpc_frame *f);
 static const struct ttrpc_conn_ops cconn_ops = {.on_frame = on_frame};
 
-/* A client with its poller and no connection yet. */
-static struct ttrpc_client *client_alloc(void)
+/* A client with its poller (or in group g) and no connection yet. */
+static struct ttrpc_client *client_alloc(struct ttrpc_client_group *g)
 {
 	struct ttrpc_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	if (ttrpc_poller_init(&c->poller) < 0) {
+	if (g) {
+		c->poller = &g->poller;
+		c->group = g;
+		c->gnext = g->head;
+		if (g->head)
+			g->head->gprev = c;
+		g->head = c;
+	} else if (ttrpc_poller_init(&c->own) < 0) {
 		free(c);
 		return NULL;
+	} else {
+		c->poller = &c->own;
 	}
 	c->conn.fd = -1;
 	c->sock = -1;
 	c->next_id = 1;
 	return c;
+}
+
+/* Frees a client that never served (an allocation undone). */
+static void client_unalloc(struct ttrpc_client *c)
+{
+	struct ttrpc_client_group *g = c->group;
+	if (g) {
+		if (c->gprev)
+			c->gprev->gnext = c->gnext;
+		else
+			g->head = c->gnext;
+		if (c->gnext)
+			c->gnext->gprev = c->gprev;
+	} else {
+		ttrpc_poller_release(&c->own);
+	}
+	free(c);
 }
 
 /* Puts a connected fd (owned from here) under c. */
@@ -104,7 +145,7 @@ static int attach(struct ttrpc_client *c, int fd, bool ours)
 			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
-	int rc = ttrpc_conn_init(&c->conn, TTRPC_SRC_CONN, fd, c->poller.epfd, &cconn_ops, c);
+	int rc = ttrpc_conn_init(&c->conn, TTRPC_SRC_CONN, fd, c->poller->epfd, &cconn_ops, c);
 	if (rc < 0) {
 		close(fd);
 		c->conn.fd = -1;
@@ -114,14 +155,13 @@ static int attach(struct ttrpc_client *c, int fd, bool ours)
 
 struct ttrpc_client *ttrpc_client_new(int fd)
 {
-	struct ttrpc_client *c = client_alloc();
+	struct ttrpc_client *c = client_alloc(NULL);
 	if (!c) {
 		close(fd);
 		return NULL;
 	}
 	if (attach(c, fd, false) < 0) {
-		ttrpc_poller_release(&c->poller);
-		free(c);
+		client_unalloc(c);
 		return NULL;
 	}
 	return c;
@@ -154,7 +194,8 @@ static bool connect_later(int err)
 	return err == EAGAIN || err == EINPROGRESS || err == EALREADY || err == EINTR;
 }
 
-int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrpc_client **out)
+static int connect_nb(struct ttrpc_client_group *g, const char *address, int64_t timeout_ns,
+		      struct ttrpc_client **out)
 {
 	struct sockaddr_un sa;
 	int len = ttrpc_sockaddr(address, &sa);
@@ -171,7 +212,7 @@ int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrp
 			return -err;
 		}
 	}
-	struct ttrpc_client *c = client_alloc();
+	struct ttrpc_client *c = client_alloc(g);
 	if (!c) {
 		close(fd);
 		return -ENOMEM;
@@ -179,8 +220,7 @@ int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrp
 	if (!err) {
 		int rc = attach(c, fd, true);
 		if (rc < 0) {
-			ttrpc_poller_release(&c->poller);
-			free(c);
+			client_unalloc(c);
 			return rc;
 		}
 		*out = c;
@@ -194,20 +234,30 @@ int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrp
 	c->retry_ns = CONNECT_RETRY_FIRST_NS;
 	c->retry_at = now + c->retry_ns;
 	c->connect_deadline = timeout_ns > 0 ? now + timeout_ns : 0;
-	int rc = ttrpc_poller_arm(&c->poller, c->retry_at);
+	int rc = ttrpc_poller_arm(c->poller, c->retry_at);
 	if (rc < 0) {
 		close(fd);
-		ttrpc_poller_release(&c->poller);
-		free(c);
+		client_unalloc(c);
 		return rc;
 	}
 	*out = c;
 	return 0;
 }
 
+int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrpc_client **out)
+{
+	return connect_nb(NULL, address, timeout_ns, out);
+}
+
+int ttrpc_client_group_connect_nb(struct ttrpc_client_group *g, const char *address,
+				  int64_t timeout_ns, struct ttrpc_client **out)
+{
+	return connect_nb(g, address, timeout_ns, out);
+}
+
 int ttrpc_client_fd(const struct ttrpc_client *c)
 {
-	return c->poller.epfd;
+	return c->poller->epfd;
 }
 
 bool ttrpc_client_closed(const struct ttrpc_client *c)
@@ -309,7 +359,7 @@ static void finish(struct ttrpc_client *c, struct ttrpc_stream *s)
 	c->done_tail = s;
 	/* Outside dispatch nothing else may wake the caller: fire the timer now. */
 	if (!c->in_dispatch)
-		ttrpc_poller_arm(&c->poller, 1);
+		ttrpc_poller_arm(c->poller, 1);
 }
 
 static void run_done(struct ttrpc_client *c)
@@ -361,7 +411,7 @@ static void close_conn(struct ttrpc_client *c, int err, const char *msg)
 	c->close_err = err;
 	c->close_due = true;
 	if (!c->in_dispatch)
-		ttrpc_poller_arm(&c->poller, 1); /* the owner's next dispatch tells */
+		ttrpc_poller_arm(c->poller, 1); /* the owner's next dispatch tells */
 }
 
 static void mark_closed(struct ttrpc_client *c, int err)
@@ -441,12 +491,19 @@ static void try_connect(struct ttrpc_client *c, int64_t now)
 		c->retry_ns = CONNECT_RETRY_MAX_NS;
 }
 
+/* In a group its memory stays, marked, until the outermost group dispatch is
+ * over: an event that dispatch already holds may still point at it. */
 static void destroy(struct ttrpc_client *c)
 {
 	c->busy++; /* a callback below cannot start a second destroy */
 	run_done(c);
-	ttrpc_poller_release(&c->poller);
-	free(c);
+	struct ttrpc_client_group *g = c->group;
+	if (g && g->dispatching) {
+		c->destroyed = true;
+		g->reap_due = true;
+		return;
+	}
+	client_unalloc(c);
 }
 
 /* Leaves a dispatch or sync call; true when c was freed on the way out. */
@@ -467,7 +524,7 @@ static void notify_close(struct ttrpc_client *c)
 	if (!c->close_due || c->freeing)
 		return;
 	if (c->busy > 1) {
-		ttrpc_poller_arm(&c->poller, 1);
+		ttrpc_poller_arm(c->poller, 1);
 		return;
 	}
 	c->close_due = false;
@@ -529,7 +586,7 @@ static int start(struct ttrpc_client *c, const char *service, const char *method
 	c->n_pending++;
 	if (timeout > 0) {
 		s->deadline = ttrpc_now_ns() + timeout;
-		ttrpc_poller_arm(&c->poller, s->deadline);
+		ttrpc_poller_arm(c->poller, s->deadline);
 	}
 	int rc = send_frame(c, b);
 	if (rc < 0)
@@ -634,7 +691,9 @@ static int on_frame(struct ttrpc_conn *conn, struct ttrpc_frame *f)
 	return 0;
 }
 
-static void expire(struct ttrpc_client *c)
+/* Deadlines, connect retries and the buffer sweep that are due; returns when
+ * the client's timer must fire next (0: no need). */
+static int64_t expire(struct ttrpc_client *c)
 {
 	int64_t now = ttrpc_now_ns(), next = 0;
 	for (int i = 0; i < PENDING_BUCKETS; i++) {
@@ -662,43 +721,43 @@ static void expire(struct ttrpc_client *c)
 			next = earliest(next, s->deadline);
 	if (c->connecting)
 		next = earliest(earliest(next, c->retry_at), c->connect_deadline);
-	next = earliest(next, c->sweep_at);
-	ttrpc_poller_set(&c->poller, next);
+	return earliest(next, c->sweep_at);
 }
 
-int ttrpc_client_dispatch(struct ttrpc_client *c)
+/* The connection's events, inside a dispatch. */
+static void conn_events(struct ttrpc_client *c, uint32_t events)
 {
-	struct epoll_event ev[4];
-	int n = epoll_wait(c->poller.epfd, ev, 4, 0);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
+	if (c->closed || c->conn.fd < 0)
+		return;
+	int rc = ttrpc_conn_handle(&c->conn, events);
+	/* EOF at a frame boundary is a close, whatever the HUP that came with
+	 * it made of it */
+	if (c->conn.eof)
+		mark_closed(c, 0);
+	else if (rc < 0)
+		mark_closed(c, -rc);
+	else if (!c->sweep_at && ttrpc_conn_cached(&c->conn)) {
+		/* a timer already armed (a call's deadline) does for the sweep, a
+		 * little late: one timerfd_settime less per reply, which a manager
+		 * of many shims feels */
+		c->sweep_at = ttrpc_now_ns() + TTRPC_CONN_SWEEP_NS;
+		if (!c->poller->armed_ns)
+			ttrpc_poller_arm(c->poller, c->sweep_at);
+	}
+}
+
+/* Enters a dispatch of c (its events are handled, callbacks wait). */
+static void enter(struct ttrpc_client *c)
+{
 	c->busy++;
 	c->in_dispatch = true;
-	for (int i = 0; i < n; i++) {
-		int kind = *(int *)ev[i].data.ptr;
-		if (kind == TTRPC_SRC_TIMER) {
-			ttrpc_poller_ack(&c->poller);
-			expire(c);
-		} else if (!c->closed && c->conn.fd >= 0) {
-			int rc = ttrpc_conn_handle(&c->conn, ev[i].events);
-			/* EOF at a frame boundary is a close, whatever the HUP
-			 * that came with it made of it */
-			if (c->conn.eof)
-				mark_closed(c, 0);
-			else if (rc < 0)
-				mark_closed(c, -rc);
-			else if (!c->sweep_at && ttrpc_conn_cached(&c->conn)) {
-				/* a timer already armed (a call's deadline) does for
-				 * the sweep, a little late: one timerfd_settime less
-				 * per reply, which a manager of many shims feels */
-				c->sweep_at = ttrpc_now_ns() + TTRPC_CONN_SWEEP_NS;
-				if (!c->poller.armed_ns)
-					ttrpc_poller_arm(&c->poller, c->sweep_at);
-			}
-		}
-	}
+}
+
+/* Ends it: the callbacks run, the calls they issue go out together, then
+ * on_close if due. */
+static void finish_dispatch(struct ttrpc_client *c)
+{
 	c->in_dispatch = false;
-	/* calls the callbacks issue go out together */
 	ttrpc_conn_cork(&c->conn);
 	run_done(c);
 	int rc;
@@ -708,6 +767,134 @@ int ttrpc_client_dispatch(struct ttrpc_client *c)
 	}
 	notify_close(c);
 	leave(c);
+}
+
+int ttrpc_client_dispatch(struct ttrpc_client *c)
+{
+	if (c->group)
+		return ttrpc_client_group_dispatch(c->group);
+	struct epoll_event ev[4];
+	int n = epoll_wait(c->poller->epfd, ev, 4, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	enter(c);
+	for (int i = 0; i < n; i++) {
+		int kind = *(int *)ev[i].data.ptr;
+		if (kind == TTRPC_SRC_TIMER) {
+			ttrpc_poller_ack(c->poller);
+			ttrpc_poller_set(c->poller, expire(c));
+		} else {
+			conn_events(c, ev[i].events);
+		}
+	}
+	finish_dispatch(c);
+	return n;
+}
+
+/* ---- groups ------------------------------------------------------------ */
+
+int ttrpc_client_group_new(struct ttrpc_client_group **out)
+{
+	struct ttrpc_client_group *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	int rc = ttrpc_poller_init(&g->poller);
+	if (rc < 0) {
+		free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+static void reap(struct ttrpc_client_group *g)
+{
+	g->reap_due = false;
+	struct ttrpc_client *c = g->head;
+	while (c) {
+		struct ttrpc_client *n = c->gnext;
+		if (c->destroyed)
+			client_unalloc(c);
+		c = n;
+	}
+}
+
+void ttrpc_client_group_free(struct ttrpc_client_group *g)
+{
+	if (!g)
+		return;
+	while (g->head) {
+		struct ttrpc_client *c = g->head;
+		if (!c->destroyed)
+			ttrpc_client_free(c);
+		if (g->head == c) /* freed while busy: it is ours to end now */
+			client_unalloc(c);
+	}
+	ttrpc_poller_release(&g->poller);
+	free(g);
+}
+
+int ttrpc_client_group_fd(const struct ttrpc_client_group *g)
+{
+	return g->poller.epfd;
+}
+
+unsigned ttrpc_client_group_size(const struct ttrpc_client_group *g)
+{
+	unsigned n = 0;
+	for (const struct ttrpc_client *c = g->head; c; c = c->gnext)
+		n += !c->destroyed;
+	return n;
+}
+
+/* The timer: every member looks at its deadlines first and the timer is set
+ * for the earliest, then their callbacks run (a call they make may only
+ * bring it nearer). */
+static void group_expire(struct ttrpc_client_group *g)
+{
+	ttrpc_poller_ack(&g->poller);
+	int64_t next = 0;
+	for (struct ttrpc_client *c = g->head; c; c = c->gnext) {
+		if (c->destroyed || c->freeing)
+			continue;
+		enter(c);
+		c->expiring = true;
+		next = earliest(next, expire(c));
+	}
+	ttrpc_poller_set(&g->poller, next);
+	/* members a callback adds join at the head, not entered: passed over */
+	for (struct ttrpc_client *c = g->head; c; c = c->gnext) {
+		if (!c->expiring)
+			continue;
+		c->expiring = false;
+		finish_dispatch(c);
+	}
+}
+
+int ttrpc_client_group_dispatch(struct ttrpc_client_group *g)
+{
+	struct epoll_event ev[64];
+	int n = epoll_wait(g->poller.epfd, ev, 64, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	g->dispatching++;
+	bool timer = false;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.ptr == &g->poller.tfd_kind) {
+			timer = true;
+			continue;
+		}
+		struct ttrpc_client *c = ((struct ttrpc_conn *)ev[i].data.ptr)->owner;
+		if (c->destroyed || c->freeing)
+			continue;
+		enter(c);
+		conn_events(c, ev[i].events);
+		finish_dispatch(c);
+	}
+	if (timer)
+		group_expire(g);
+	if (--g->dispatching == 0 && g->reap_due)
+		reap(g);
 	return n;
 }
 
@@ -746,7 +933,7 @@ int ttrpc_client_call(struct ttrpc_client *c, const char *service, const char *m
 		run_done(c); /* a call that failed at once completes here */
 		if (r.done)
 			break;
-		struct pollfd p = {.fd = c->poller.epfd, .events = POLLIN};
+		struct pollfd p = {.fd = c->poller->epfd, .events = POLLIN};
 		if (poll(&p, 1, -1) < 0 && errno != EINTR) {
 			err = -errno;
 			break;

@@ -188,10 +188,11 @@ typedef void (*ttrpc_reply_fn)(const struct ttrpc_status *st, ProtobufCMessage *
 
 /* File descriptors: a client holds 3 while it exists — its socket, the epoll
  * set behind ttrpc_client_fd() and the timerfd for deadlines, connect retries
- * and idle buffer sweeps (2 once the connection is lost). A daemon with a
- * client per shim needs 3 per shim beyond its own: call
+ * and idle buffer sweeps (2 once the connection is lost); a member of a
+ * client group (below) holds its socket only. A daemon with a client per shim
+ * needs 3 per shim beyond its own, or 1 with a group: call
  * ttrpc_raise_nofile_limit() at start (the default soft limit, 1024, ends near
- * 340 clients). The timerfd is not made lazily: every call with a deadline and
+ * 340 lone clients). The timerfd is not made lazily: every call with a deadline and
  * the sweep after any I/O arm it, so it would be made at the first call anyway,
  * and arming could then fail with EMFILE where today nothing can. */
 
@@ -211,6 +212,28 @@ int ttrpc_client_connect(const char *address, struct ttrpc_client **out);
  * the time its call has left as timeout_nano. */
 int ttrpc_client_connect_nb(const char *address, int64_t timeout_ns, struct ttrpc_client **out);
 struct ttrpc_client *ttrpc_client_new(int fd); /* takes ownership of a connected fd */
+/* Client groups: many clients behind one pollable fd, one epoll set and one
+ * timerfd for all of them (a client alone has its own, 3 fds and 6 syscalls
+ * to make, and a wakeup of its own per reply): for a daemon with a client per
+ * shim. A member is made with ttrpc_client_group_connect_nb() and used as any
+ * client, except that its ttrpc_client_fd() is the group's and dispatching it
+ * dispatches the whole group (a sync call on a member runs the other
+ * members' callbacks too). ttrpc_client_free() of a member may come from any
+ * callback of the group; its memory is kept until the group's outermost
+ * dispatch returns. ttrpc_client_group_free() frees the members left (their
+ * calls fail Canceled) and must not be called from a callback. */
+struct ttrpc_client_group;
+int ttrpc_client_group_new(struct ttrpc_client_group **out);
+void ttrpc_client_group_free(struct ttrpc_client_group *g);
+int ttrpc_client_group_fd(const struct ttrpc_client_group *g);
+/* Dispatches the members whose sockets are ready and, when the group's timer
+ * fired, lets every member look at its deadlines. Returns the events handled
+ * or -errno. */
+int ttrpc_client_group_dispatch(struct ttrpc_client_group *g);
+int ttrpc_client_group_connect_nb(struct ttrpc_client_group *g, const char *address,
+				  int64_t timeout_ns, struct ttrpc_client **out);
+unsigned ttrpc_client_group_size(const struct ttrpc_client_group *g); /* members */
+
 /* Fails pending calls (Canceled); never runs on_close; NULL ok. May be called
  * from any of c's callbacks (reply, stream message, on_close): c is then freed
  * when the dispatch (or sync call) running the callback returns, and the
