@@ -157,6 +157,12 @@ static void on_server(struct loop_source *src, int fd, uint32_t events, void *ud
 	ttrpc_server_dispatch(d->server);
 }
 
+static void on_shims(struct loop_source *src, int fd, uint32_t events, void *ud)
+{
+	struct daemon *d = ud;
+	ttrpc_client_group_dispatch(d->shims);
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon daemon;
@@ -302,8 +308,11 @@ int main(int argc, char **argv)
 	d->loop = loop_new();
 	d->reaper = d->loop ? reaper_new(d->loop) : NULL;
 	d->server = ttrpc_server_new();
-	struct loop_source *sig_src = NULL;
+	struct loop_source *sig_src = NULL, *shims_src = NULL;
 	if (!d->loop || !d->reaper || !d->server || sfd < 0 ||
+	    ttrpc_client_group_new(&d->shims) < 0 ||
+	    !(shims_src = loop_add_io(d->loop, ttrpc_client_group_fd(d->shims), EPOLLIN, on_shims,
+				      d)) ||
 	    !(sig_src = loop_add_io(d->loop, sfd, EPOLLIN, on_signal, d))) {
 		fprintf(stderr, "nanoshimd: setup: %s\n", strerror(errno ? errno : ENOMEM));
 		return 1;
@@ -348,6 +357,8 @@ int main(int argc, char **argv)
 	}
 	loop_io_remove(d->server_src);
 	loop_io_remove(sig_src);
+	loop_io_remove(shims_src);
+	ttrpc_client_group_free(d->shims);
 	ttrpc_server_free(d->server);
 	unlink(d->cfg.address);
 	reaper_free(d->reaper);

@@ -82,8 +82,7 @@ struct ctr {
 	enum ctr_shim_state shim_state;
 	char shim_address[256];
 	pid_t shim_pid;
-	struct ttrpc_client *client;
-	struct loop_source *client_src;
+	struct ttrpc_client *client; /* in daemon.shims */
 	struct proc init;
 	struct proc *execs;
 	unsigned refs;	   /* callbacks in flight hold one each */
@@ -106,6 +105,7 @@ struct daemon {
 	struct reaper *reaper;
 	struct ttrpc_server *server;
 	struct loop_source *server_src;
+	struct ttrpc_client_group *shims; /* every shim's client: one epoll set, one timer */
 	struct ctr *ctrs;
 	struct timespec started_at;
 	char self[4096]; /* our executable, for -publish-binary */

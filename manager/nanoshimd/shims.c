@@ -297,14 +297,6 @@ int shim_start(struct ctr *c, shim_started_fn done, void *userdata)
 
 /* ---- the connection ---------------------------------------------------- */
 
-static void on_client_io(struct loop_source *src, int fd, uint32_t events, void *ud)
-{
-	struct ctr *c = ud;
-	ctr_ref(c);
-	if (c->client)
-		ttrpc_client_dispatch(c->client);
-	ctr_unref(c);
-}
 
 static void after_cleanup(struct ctr *c, void *ud)
 {
@@ -317,27 +309,25 @@ static void on_client_close(struct ttrpc_client *cl, int err, void *ud)
 	struct ctr *c = ud;
 	if (c->client != cl)
 		return;
+	ctr_ref(c); /* what follows may drop what holds it */
 	/* freeing the client inside its own close callback is allowed */
-	loop_io_remove(c->client_src);
-	c->client_src = NULL;
 	c->client = NULL;
 	ttrpc_client_free(cl);
 	if (c->shutting_down || c->removed) {
 		c->shim_state = SHIM_GONE;
-		return;
-	}
-	if (err == ETIMEDOUT) {
+	} else if (err == ETIMEDOUT) {
 		/* never connected in time: a wedged shim is not a dead one */
 		log_warn("shim of %s/%s at %s: connect timed out; retrying", c->ns, c->id,
 			 c->shim_address);
 		c->shim_state = SHIM_UNREACHABLE;
 		recover_done_one(c);
 		recover_retry(c);
-		return;
+	} else {
+		log_warn("shim of %s/%s: connection lost (%s); cleaning up with its delete action",
+			 c->ns, c->id, err ? strerror(err) : "closed");
+		shim_cleanup_dead(c, after_cleanup, NULL);
 	}
-	log_warn("shim of %s/%s: connection lost (%s); cleaning up with its delete action",
-		 c->ns, c->id, err ? strerror(err) : "closed");
-	shim_cleanup_dead(c, after_cleanup, NULL);
+	ctr_unref(c);
 }
 
 static void on_connect_reply(struct ctr *c, const struct ttrpc_status *st,
@@ -362,14 +352,9 @@ int shim_connect(struct ctr *c, int64_t timeout_ns)
 {
 	shim_disconnect(c);
 	struct ttrpc_client *cl;
-	int rc = ttrpc_client_connect_nb(c->shim_address, timeout_ns, &cl);
+	int rc = ttrpc_client_group_connect_nb(c->d->shims, c->shim_address, timeout_ns, &cl);
 	if (rc < 0)
 		return rc;
-	c->client_src = loop_add_io(c->d->loop, ttrpc_client_fd(cl), EPOLLIN, on_client_io, c);
-	if (!c->client_src) {
-		ttrpc_client_free(cl);
-		return -ENOMEM;
-	}
 	c->client = cl;
 	ttrpc_client_on_close(cl, on_client_close, c);
 	c->shim_state = SHIM_CONNECTED;
@@ -379,8 +364,6 @@ int shim_connect(struct ctr *c, int64_t timeout_ns)
 
 void shim_disconnect(struct ctr *c)
 {
-	loop_io_remove(c->client_src);
-	c->client_src = NULL;
 	struct ttrpc_client *cl = c->client;
 	c->client = NULL;
 	ttrpc_client_free(cl); /* pending calls fail with Canceled */
