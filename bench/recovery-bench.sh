@@ -685,6 +685,7 @@ git -C "$root" diff --quiet HEAD -- manager shim 2>/dev/null || git_rev="$git_re
 	echo "|---|---:|---:|---:|"
 	echo "| our shim: all RUNNING | $(spread nsd-nano.wall) | $(spread cd-nano.wall) | **$(ratio "${R[cd-nano.wall]:-}" "${R[nsd-nano.wall]:-}")** |"
 	echo "| Go shim: all RUNNING | $(spread nsd-go.wall) | $(spread cd-go.wall) | **$(ratio "${R[cd-go.wall]:-}" "${R[nsd-go.wall]:-}")** |"
+	echo "| nanoshimd on our shim against containerd on the Go shim (the stock setup) | $(spread nsd-nano.wall) | $(spread cd-go.wall) | **$(ratio "${R[cd-go.wall]:-}" "${R[nsd-nano.wall]:-}")** |"
 	echo "| our shim: daemon's own figure¹ | $(spread nsd-nano.logms) | $(spread cd-nano.boot) | |"
 	echo "| Go shim: daemon's own figure¹ | $(spread nsd-go.logms) | $(spread cd-go.boot) | |"
 	echo "| containerd: gRPC serving (tasks loaded) | | our shim $(spread cd-nano.serve); Go $(spread cd-go.serve) | |"

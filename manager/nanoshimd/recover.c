@@ -51,7 +51,7 @@ static void send_waits(void *ud)
 
 static void finished(struct daemon *d)
 {
-	int64_t ms = (loop_now_ns() - d->recover_start_ns) / 1000000;
+	double ms = (double)(loop_now_ns() - d->recover_start_ns) / 1e6;
 	unsigned n = 0, running = 0, unreachable = 0;
 	for (struct ctr *c = d->ctrs; c; c = c->next) {
 		n++;
@@ -59,8 +59,8 @@ static void finished(struct daemon *d)
 		unreachable += c->shim_state == SHIM_UNREACHABLE;
 	}
 	char msg[160];
-	snprintf(msg, sizeof(msg), "recovered %u containers (%u running, %u unreachable) in %lld ms",
-		 n, running, unreachable, (long long)ms);
+	snprintf(msg, sizeof(msg), "recovered %u containers (%u running, %u unreachable) in %.1f ms",
+		 n, running, unreachable, ms);
 	log_info("%s", msg);
 	events_publish(d, "", "/nanoshim/recovered", NULL, NULL, NULL, 0, 0, msg);
 	crash_point(d, "recover-done");
