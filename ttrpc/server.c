@@ -89,6 +89,8 @@ struct ttrpc_server {
 	struct ttrpc_call *calls;
 	struct ttrpc_call *streams; /* calls open for client Data: what Data frames look up */
 	enum ttrpc_peer_check peer_check;
+	uid_t euid; /* ours when the server was made: what peers are checked against */
+	gid_t egid;
 	bool shutting_down;
 	bool held; /* ttrpc_server_hold: listeners out of epoll, connections not read */
 	bool in_dispatch;
@@ -108,6 +110,8 @@ struct ttrpc_server *ttrpc_server_new(void)
 		free(s);
 		return NULL;
 	}
+	s->euid = geteuid();
+	s->egid = getegid();
 	return s;
 }
 
@@ -241,16 +245,19 @@ int ttrpc_server_listen(struct ttrpc_server *s, const char *path)
 static int on_frame(struct ttrpc_conn *c, struct ttrpc_frame *f);
 static const struct ttrpc_conn_ops sconn_ops = {.on_frame = on_frame};
 
-int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
+/* ours: fd came from our accept4 (non-blocking and close-on-exec already). */
+static int add_conn(struct ttrpc_server *s, int fd, bool ours, struct sconn **out)
 {
 	if (s->n_conns >= TTRPC_SERVER_MAX_CONNS) {
 		close(fd);
 		return -EMFILE;
 	}
-	int fl = fcntl(fd, F_GETFL);
-	if (fl >= 0)
-		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (!ours) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
 	struct sconn *sc = calloc(1, sizeof(*sc));
 	if (!sc) {
 		close(fd);
@@ -272,7 +279,14 @@ int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
 		s->conns->prev = sc;
 	s->conns = sc;
 	s->n_conns++;
+	if (out)
+		*out = sc;
 	return 0;
+}
+
+int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
+{
+	return add_conn(s, fd, false, NULL);
 }
 
 static bool peer_allowed(struct ttrpc_server *s, int fd)
@@ -283,9 +297,9 @@ static bool peer_allowed(struct ttrpc_server *s, int fd)
 	socklen_t len = sizeof(cr);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
 		return false;
-	if (cr.uid != geteuid())
+	if (cr.uid != s->euid)
 		return false;
-	if (s->peer_check == TTRPC_PEER_SAME_UID_GID && cr.gid != getegid())
+	if (s->peer_check == TTRPC_PEER_SAME_UID_GID && cr.gid != s->egid)
 		return false;
 	return true;
 }
@@ -312,6 +326,19 @@ static void resume_listeners(struct ttrpc_server *s, int64_t now, int64_t *next)
 	}
 }
 
+static void conn_io(struct ttrpc_server *s, struct sconn *sc, uint32_t events)
+{
+	if (ttrpc_conn_handle(&sc->c, events) < 0) {
+		sc->dead = true;
+	} else if (!s->sweep_at && ttrpc_conn_cached(&sc->c)) {
+		/* a timer already armed (a parked call's deadline) does for the
+		 * sweep, a little late: one timerfd_settime less per burst */
+		s->sweep_at = ttrpc_now_ns() + TTRPC_CONN_SWEEP_NS;
+		if (!s->poller.armed_ns)
+			ttrpc_poller_arm(&s->poller, s->sweep_at);
+	}
+}
+
 static void accept_all(struct ttrpc_server *s, struct listener *l)
 {
 	for (;;) {
@@ -332,7 +359,12 @@ static void accept_all(struct ttrpc_server *s, struct listener *l)
 			close(fd); /* as Go's handshaker: refused peers get no bytes */
 			continue;
 		}
-		ttrpc_server_add_conn(s, fd);
+		struct sconn *sc;
+		if (add_conn(s, fd, true, &sc) == 0 && !sc->c.held)
+			/* a client that connects and calls at once (nanoshimd
+			 * recovering, containerd) has its request here already:
+			 * read it now, not after one more trip through epoll */
+			conn_io(s, sc, EPOLLIN);
 	}
 }
 
@@ -720,7 +752,6 @@ static int handle_request(struct sconn *sc, struct ttrpc_frame *f)
 		call->deadline = ttrpc_now_ns() + r.timeout_nano;
 		if (call->deadline <= 0)
 			call->deadline = 1;
-		ttrpc_poller_arm(&s->poller, call->deadline);
 	}
 	call->next = s->calls;
 	if (s->calls)
@@ -738,6 +769,10 @@ static int handle_request(struct sconn *sc, struct ttrpc_frame *f)
 	s->in_handler_freed = false;
 	svc->handlers[m - svc->desc->methods](call, req, svc->userdata);
 	s->in_handler = NULL;
+	/* the deadline's timer only for a call still out: most are answered
+	 * inside their handler */
+	if (!s->in_handler_freed && call->deadline && !call->answered)
+		ttrpc_poller_arm(&s->poller, call->deadline);
 	/* A stream whose client sends nothing (remote-closed request): tell a
 	 * data handler at once that its input is complete. */
 	if (!s->in_handler_freed && call->on_data && (call->req_flags & TTRPC_FLAG_REMOTE_CLOSED) &&
@@ -853,14 +888,8 @@ int ttrpc_server_dispatch(struct ttrpc_server *s)
 			accept_all(s, ev[i].data.ptr);
 		} else {
 			struct sconn *sc = ev[i].data.ptr;
-			if (sc->dead)
-				continue;
-			if (ttrpc_conn_handle(&sc->c, ev[i].events) < 0) {
-				sc->dead = true;
-			} else if (!s->sweep_at && ttrpc_conn_cached(&sc->c)) {
-				s->sweep_at = ttrpc_now_ns() + TTRPC_CONN_SWEEP_NS;
-				ttrpc_poller_arm(&s->poller, s->sweep_at);
-			}
+			if (!sc->dead)
+				conn_io(s, sc, ev[i].events);
 		}
 	}
 	reap_conns(s);

@@ -41,7 +41,7 @@ typedef void (*ttrpc_handler_fn)(struct ttrpc_call *call, const ProtobufCMessage
 				 void *userdata);
 
 enum ttrpc_peer_check {
-	TTRPC_PEER_SAME_UID = 0, /* default: peer euid must equal ours */
+	TTRPC_PEER_SAME_UID = 0, /* default: peer euid must equal ours (at ttrpc_server_new) */
 	TTRPC_PEER_SAME_UID_GID, /* as Go's UnixSocketRequireSameUser */
 	TTRPC_PEER_ANY,
 };

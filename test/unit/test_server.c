@@ -599,6 +599,40 @@ Test(server, peer_with_other_uid_refused)
 	close(pfd[0]);
 }
 
+Test(server, a_request_waiting_at_accept_is_answered_by_that_dispatch)
+{
+	/* a client that connects and calls at once (nanoshimd recovering, or
+	 * containerd): one dispatch accepts and answers, no second trip
+	 * through epoll (and no second wakeup of the shim) */
+	snprintf(peer_dir, sizeof(peer_dir), "/tmp/nanoshim-accept-XXXXXX");
+	cr_assert_not_null(mkdtemp(peer_dir));
+	snprintf(peer_path, sizeof(peer_path), "%s/s.sock", peer_dir);
+	cr_assert_eq(ttrpc_server_listen(ts.srv, peer_path), 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa;
+	int len = ttrpc_sockaddr(peer_path, &sa);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, (socklen_t)len), 0);
+	uint8_t h[TTRPC_HEADER_LEN];
+	struct ttrpc_frame_hdr hdr = {.length = sizeof(echo_hi), .stream_id = 1, .type = 1};
+	ttrpc_frame_hdr_encode(h, &hdr);
+	cr_assert_eq(write(fd, h, sizeof(h)), (ssize_t)sizeof(h));
+	cr_assert_eq(write(fd, echo_hi, sizeof(echo_hi)), (ssize_t)sizeof(echo_hi));
+	struct pollfd p = {.fd = ttrpc_server_fd(ts.srv), .events = POLLIN};
+	cr_assert_eq(poll(&p, 1, 1000), 1);
+	cr_assert(ttrpc_server_dispatch(ts.srv) > 0);
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	cr_assert_eq(poll(&p, 1, 0), 1, "no reply after the dispatch that accepted");
+	/* the reply is Echo's, on stream 1 */
+	uint8_t rh[TTRPC_HEADER_LEN];
+	cr_assert_eq(read(fd, rh, sizeof(rh)), (ssize_t)sizeof(rh));
+	struct ttrpc_frame_hdr got;
+	ttrpc_frame_hdr_decode(rh, &got);
+	cr_assert_eq(got.stream_id, 1);
+	cr_assert_eq(got.type, TTRPC_TYPE_RESPONSE);
+	cr_assert_eq(ts.calls_seen, 1);
+	close(fd);
+}
+
 static long proc_cpu_ticks(pid_t pid)
 {
 	char path[64], buf[1024];
