@@ -22,6 +22,7 @@
 #define NANOSHIMD_CALL_TIMEOUT_NS (10 * 1000000000LL) /* a shim call, runc included */
 #define NANOSHIMD_RECOVER_TIMEOUT_NS (2 * 1000000000LL) /* connect + State at recovery */
 #define NANOSHIMD_RECORD_MAX (1u << 20)
+#define NANOSHIMD_NAME_BUCKETS 4096 /* ctr_find's index (a power of two) */
 
 struct reaper;
 struct daemon;
@@ -73,7 +74,8 @@ enum ctr_shim_state {
 };
 
 struct ctr {
-	struct ctr *next;
+	struct ctr *next, *prev; /* daemon.ctrs, in creation order */
+	struct ctr *hnext;	 /* daemon.by_name's bucket */
 	struct daemon *d;
 	char ns[BUNDLE_ID_MAX + 1];
 	char id[BUNDLE_ID_MAX + 1];
@@ -106,7 +108,8 @@ struct daemon {
 	struct ttrpc_server *server;
 	struct loop_source *server_src;
 	struct ttrpc_client_group *shims; /* every shim's client: one epoll set, one timer */
-	struct ctr *ctrs;
+	struct ctr *ctrs, *ctrs_last;
+	struct ctr *by_name[NANOSHIMD_NAME_BUCKETS]; /* ctr_find's index: namespace and id */
 	struct timespec started_at;
 	char self[4096]; /* our executable, for -publish-binary */
 	char socket_dir[4096];
