@@ -611,34 +611,21 @@ Test(client_connect, reply_callback_may_free_the_client)
 
 /* ---- fd cost ---- */
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	cr_assert_not_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 Test(client_connect, one_client_holds_three_fds)
 {
-	int n0 = count_fds();
+	int n0 = ts_count_fds();
 	int sv[2];
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	struct ttrpc_client *c = ttrpc_client_new(sv[0]);
 	cr_assert_not_null(c);
 	close(sv[1]);
-	cr_assert_eq(count_fds() - n0, 3, "socket + epoll + timerfd (ttrpc.h)");
+	cr_assert_eq(ts_count_fds() - n0, 3, "socket + epoll + timerfd (ttrpc.h)");
 	struct rec r = {0};
 	ttrpc_client_on_close(c, on_close, &r);
 	pump(&c, &r.closes, 1);
-	cr_assert_eq(count_fds() - n0, 2, "closed: the socket is gone");
+	cr_assert_eq(ts_count_fds() - n0, 2, "closed: the socket is gone");
 	ttrpc_client_free(c);
-	cr_assert_eq(count_fds(), n0);
+	cr_assert_eq(ts_count_fds(), n0);
 }
 
 struct stream_freer {

@@ -7,7 +7,6 @@
 #include "testsrv.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <signal.h>
 #include <sys/un.h>
 
@@ -106,19 +105,6 @@ static bool all_answered(void *arg)
 	return true;
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	cr_assert_not_null(d);
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 Test(client_group, replies_reach_their_member_and_fds_are_one_per_member)
 {
 	struct testsrv ts;
@@ -170,32 +156,23 @@ Test(client_group, a_member_holds_its_socket_only)
 {
 	/* a listener nobody accepts from: the connections wait in its backlog,
 	 * so the fds counted are the client side's alone */
-	char dir[] = "/tmp/nanoshim-test-XXXXXX";
-	cr_assert_not_null(mkdtemp(dir));
-	char path[108];
-	snprintf(path, sizeof(path), "%s/s.sock", dir);
-	struct sockaddr_un sa;
-	int len = ttrpc_sockaddr(path, &sa);
-	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, (socklen_t)len), 0);
-	cr_assert_eq(listen(lfd, 4 * N), 0);
-	int n0 = count_fds();
+	char dir[32], path[108];
+	int lfd = ts_backlog_listener(dir, path, 4 * N);
+	int n0 = ts_count_fds();
 	struct ttrpc_client_group *g = NULL;
 	cr_assert_eq(ttrpc_client_group_new(&g), 0);
-	cr_assert_eq(count_fds() - n0, 2, "the group: one epoll set, one timerfd");
+	cr_assert_eq(ts_count_fds() - n0, 2, "the group: one epoll set, one timerfd");
 	struct ttrpc_client *c[N];
 	for (int i = 0; i < N; i++)
 		cr_assert_eq(ttrpc_client_group_connect_nb(g, path, 0, &c[i]), 0);
-	cr_assert_eq(count_fds() - n0, 2 + N, "one socket per member (alone, a client holds 3)");
+	cr_assert_eq(ts_count_fds() - n0, 2 + N, "one socket per member (alone, a client holds 3)");
 	for (int i = 0; i < N; i += 2)
 		ttrpc_client_free(c[i]);
-	cr_assert_eq(count_fds() - n0, 2 + N / 2);
+	cr_assert_eq(ts_count_fds() - n0, 2 + N / 2);
 	cr_assert_eq(ttrpc_client_group_size(g), N / 2);
 	ttrpc_client_group_free(g); /* and the members left */
-	cr_assert_eq(count_fds(), n0);
-	close(lfd);
-	unlink(path);
-	rmdir(dir);
+	cr_assert_eq(ts_count_fds(), n0);
+	ts_backlog_close(lfd, dir, path);
 }
 
 static bool first_done(void *arg)
@@ -344,15 +321,10 @@ Test(client_group, refused_at_once_or_timed_out_connecting)
 	cr_assert_eq(ttrpc_client_group_size(g), 0, "a refused member is not kept");
 
 	/* a listener whose backlog is full: held, then timed out on the group's timer */
-	char dir[] = "/tmp/nanoshim-test-XXXXXX";
-	cr_assert_not_null(mkdtemp(dir));
-	char path[108];
-	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	char dir[32], path[108];
+	int lfd = ts_backlog_listener(dir, path, 0);
 	struct sockaddr_un sa;
 	int len = ttrpc_sockaddr(path, &sa);
-	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, (socklen_t)len), 0);
-	cr_assert_eq(listen(lfd, 0), 0);
 	int filler = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_eq(connect(filler, (struct sockaddr *)&sa, (socklen_t)len), 0);
 	cr_assert_eq(ttrpc_client_group_connect_nb(g, path, 200 * 1000000LL, &c), 0);
@@ -368,7 +340,5 @@ Test(client_group, refused_at_once_or_timed_out_connecting)
 	ttrpc_client_free(c);
 	ttrpc_client_group_free(g);
 	close(filler);
-	close(lfd);
-	unlink(path);
-	rmdir(dir);
+	ts_backlog_close(lfd, dir, path);
 }

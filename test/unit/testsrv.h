@@ -7,6 +7,7 @@
 #include "ttrpc/bench.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define BIG_REPLY_MARKER "BIG-REPLY"
@@ -276,4 +278,45 @@ static inline void ts_stop(struct testsrv *ts)
 		unlink(ts->path);
 	if (ts->dir[0])
 		rmdir(ts->dir);
+}
+
+/* The fds this process holds now (what a client or a group costs is a
+ * difference of two of these). */
+static inline int ts_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		abort();
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* opendir's own */
+}
+
+/* A listener nobody accepts from, in a fresh temp dir: connections wait in its
+ * backlog (0: the kernel queues one, then refuses with EAGAIN). Returns its
+ * fd; dir (at least 32 bytes) and path (108) are filled for ts_backlog_close. */
+static inline int ts_backlog_listener(char *dir, char *path, int backlog)
+{
+	strcpy(dir, "/tmp/nanoshim-test-XXXXXX");
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(path, 108, "%s/s.sock", dir);
+	struct sockaddr_un sa;
+	int len = ttrpc_sockaddr(path, &sa);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (len < 0 || fd < 0 || bind(fd, (struct sockaddr *)&sa, (socklen_t)len) < 0 ||
+	    listen(fd, backlog) < 0)
+		abort();
+	return fd;
+}
+
+static inline void ts_backlog_close(int fd, const char *dir, const char *path)
+{
+	close(fd);
+	unlink(path);
+	rmdir(dir);
 }
