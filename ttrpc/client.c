@@ -119,7 +119,8 @@ static struct ttrpc_client *client_alloc(struct ttrpc_client_group *g)
 	return c;
 }
 
-/* Frees a client that never served (an allocation undone). */
+/* Unlinks c from its group (or releases its own poller) and frees it; its
+ * connection is already gone. */
 static void client_unalloc(struct ttrpc_client *c)
 {
 	struct ttrpc_client_group *g = c->group;
