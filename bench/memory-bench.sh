@@ -38,11 +38,8 @@ other=
 cache_dir=
 out=$here/results/memory.md
 orig_args="$*"
-
-usage() {
-	sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-	exit 2
-}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -65,37 +62,26 @@ done
 [[ "$execs" =~ ^[0-9]+$ ]] || usage
 
 if [ -z "$shim" ]; then
-	if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-		cmake -S "$root" -B "$build_dir" >/dev/null
-	fi
-	cmake --build "$build_dir" --target containerd-shim-nano-v2 -j2 >/dev/null
+	bench_build containerd-shim-nano-v2
 	shim=$build_dir/shim/containerd-shim-nano-v2
 fi
 for s in "$shim" ${other:+"$other"}; do
 	[ -x "$s" ] || { echo "memory-bench: $s missing" >&2; exit 1; }
 done
-go_shim=$(type -P containerd-shim-runc-v2 || true)
-[ -n "$go_shim" ] || { echo "memory-bench: containerd-shim-runc-v2 (the Go shim) not installed" >&2; exit 1; }
-go_shim=$(readlink -f "$go_shim")
+bench_go_shim memory-bench
 
 # --- the private containerd (test/e2e/lib.sh) ------------------------------------------
-SHIM_BINARY=$(readlink -f "$shim")
-export RUNTIME=io.containerd.nano.v2 SHIM_BINARY
-export E2E_CACHE_DIR=${cache_dir:-$build_dir/test/e2e/cache}
-export E2E_TIMEOUT=${E2E_TIMEOUT:-7200}
-export E2E_CTR_TIMEOUT=${E2E_CTR_TIMEOUT:-120}
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_containerd_env "$(readlink -f "$shim")" 7200 120
 T_START=$(date +%s)
 # shellcheck source=../test/e2e/lib.sh
 . "$root/test/e2e/lib.sh"
 e2e_setup
-
 # the shims under test, frozen for this run (containerd finds them on PATH)
-cp --remove-destination "$shim" "$E2E_TMP/bin/containerd-shim-nano-v2"
+bench_freeze_shim
 GO=io.containerd.runc.v2 NANO=io.containerd.nano.v2 DYN=io.containerd.nanodyn.v2
 KINDS=("$GO" "$NANO")
 declare -A LABEL=([$GO]=go [$NANO]=nano [$DYN]=nanodyn)
-declare -A EXE=([$GO]=$go_shim [$NANO]=$E2E_TMP/bin/containerd-shim-nano-v2)
+declare -A EXE=([$GO]=$go_shim [$NANO]=$nano_exe)
 if [ -n "$other" ]; then
 	cp "$other" "$E2E_TMP/bin/containerd-shim-nanodyn-v2"
 	EXE[$DYN]=$E2E_TMP/bin/containerd-shim-nanodyn-v2
@@ -110,14 +96,6 @@ for rt in "${KINDS[@]}"; do
 	fi
 done
 
-mkfifo "$E2E_TMP/snooze"
-exec {SNOOZE_FD}<>"$E2E_TMP/snooze"
-snooze() { read -r -t "$1" -u "$SNOOZE_FD" _ || true; }
-say() { printf '%s\n' "$*" >&2; }
-anomaly() {
-	printf '%s\n' "$*" >>"$E2E_TMP/anomalies"
-	say "ANOMALY: $*"
-}
 run_args() { RUN_ARGS=(--runtime "$1" --env="$E2E_PATH_ENV" --rootfs "$E2E_ROOTFS"); }
 
 # shim_of RUNTIME ID — the pid of the long-lived shim serving ID: its bundle's shim.pid

@@ -67,11 +67,8 @@ build_dir=$root/build
 cache_dir=
 out=
 orig_args="$*"
-
-usage() {
-	sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-	exit 2
-}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -105,24 +102,14 @@ want() { [[ ",$only," == *",$1,"* ]]; }
 build_dir=$(cd "$build_dir" 2>/dev/null && pwd || echo "$build_dir")
 if [ ! -x "$build_dir/manager/nanoshimd/nanoshimd" ] || [ ! -x "$build_dir/manager/nanoctl/nanoctl" ] ||
 	[ ! -x "$build_dir/shim/containerd-shim-nano-v2" ] || [ ! -x "$build_dir/bench/recovery-probe" ]; then
-	[ -f "$build_dir/CMakeCache.txt" ] || cmake -S "$root" -B "$build_dir" >/dev/null
-	cmake --build "$build_dir" --target nanoshimd nanoctl containerd-shim-nano-v2 recovery-probe -j2 >/dev/null
+	bench_build nanoshimd nanoctl containerd-shim-nano-v2 recovery-probe
 fi
 shim=$(readlink -f "$build_dir/shim/containerd-shim-nano-v2")
-go_shim=$(type -P containerd-shim-runc-v2 || true)
-if [ -z "$go_shim" ]; then
-	echo "recovery-bench: containerd-shim-runc-v2 (the Go shim) not installed" >&2
-	exit 1
-fi
-go_shim=$(readlink -f "$go_shim")
+bench_go_shim recovery-bench
 CTR_BIN=$(type -P ctr || true)
 
 # --- the private containerd (test/e2e/lib.sh) ------------------------------------------
-export RUNTIME=io.containerd.nano.v2 SHIM_BINARY=$shim
-export E2E_CACHE_DIR=${cache_dir:-$build_dir/test/e2e/cache}
-export E2E_TIMEOUT=${E2E_TIMEOUT:-1800}
-export E2E_CTR_TIMEOUT=${E2E_CTR_TIMEOUT:-60}
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_containerd_env "$shim" 1800 60
 T_BEGIN=$(date +%s)
 # did the parent of nanoshimd's cgroups exist before this run? (only then left alone)
 CG_PARENT_EXISTED=0
@@ -133,8 +120,7 @@ e2e_setup
 [ "$oci" = runc ] || e2e_fix_hybrid_hugetlb
 
 # the binaries under test, frozen for this run
-cp --remove-destination "$shim" "$E2E_TMP/bin/containerd-shim-nano-v2"
-nano_exe=$E2E_TMP/bin/containerd-shim-nano-v2
+bench_freeze_shim
 cp "$build_dir/manager/nanoshimd/nanoshimd" "$E2E_TMP/bin/nanoshimd"
 cp "$build_dir/manager/nanoctl/nanoctl" "$E2E_TMP/bin/nanoctl"
 cp "$build_dir/bench/recovery-probe" "$E2E_TMP/bin/recovery-probe"
@@ -151,18 +137,9 @@ NSD_PID=                # the nanoshimd this run started and that is alive, if a
 NSD_DIRS=()             # every nanoshimd dir of this run (state s/, root r/, logs)
 POLL_S=$(awk -v m="$poll_ms" 'BEGIN { printf "%.3f", m / 1000 }')
 
-mkfifo "$E2E_TMP/snooze"
-exec {SNOOZE_FD}<>"$E2E_TMP/snooze"
-# snooze SECONDS — sleep without forking
-snooze() { read -r -t "$1" -u "$SNOOZE_FD" _ || true; }
-now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
 NOW=0
 now_set() { NOW=${EPOCHREALTIME//[!0-9]/}; } # no subshell: for the poll loops
-say() { printf '[%5ss] %s\n' "$(($(date +%s) - T_BEGIN))" "$*" >&2; }
-anomaly() {
-	printf '%s\n' "$*" >>"$E2E_TMP/anomalies"
-	say "ANOMALY: $*"
-}
+say() { printf '[%5ss] %s\n' "$(($(date +%s) - T_BEGIN))" "$*" >&2; } # lib.sh's, timed
 ms_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f\n", (b - a) / 1000 }'; }
 
 bctr() { "$CTR_BIN" --address "$E2E_ADDR" --namespace "$E2E_NS" "$@"; }

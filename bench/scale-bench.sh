@@ -24,10 +24,8 @@ oci=crun
 build_args=()
 out=
 
-usage() {
-	sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-	exit 2
-}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 while [ $# -gt 0 ]; do
 	case $1 in

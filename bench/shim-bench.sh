@@ -49,11 +49,8 @@ shim=
 cache_dir=
 out=$here/results/shim.md
 orig_args="$*"
-
-usage() {
-	sed -n '2,/^set -euo pipefail/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-	exit 2
-}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -78,10 +75,7 @@ done
 want() { [[ ",$only," == *",$1,"* ]]; }
 
 if [ -z "$shim" ]; then
-	if [ ! -f "$build_dir/CMakeCache.txt" ]; then
-		cmake -S "$root" -B "$build_dir" >/dev/null
-	fi
-	cmake --build "$build_dir" --target containerd-shim-nano-v2 -j2 >/dev/null
+	bench_build containerd-shim-nano-v2
 	shim=$build_dir/shim/containerd-shim-nano-v2
 fi
 if [ ! -x "$shim" ]; then
@@ -89,28 +83,17 @@ if [ ! -x "$shim" ]; then
 	exit 1
 fi
 shim=$(readlink -f "$shim")
-go_shim=$(type -P containerd-shim-runc-v2 || true)
-if [ -z "$go_shim" ]; then
-	echo "shim-bench: containerd-shim-runc-v2 (the Go shim) not installed" >&2
-	exit 1
-fi
-go_shim=$(readlink -f "$go_shim")
+bench_go_shim shim-bench
 CTR_BIN=$(type -P ctr || true)
 CRUN_BIN=$(type -P crun || true)
 
 # --- the private containerd (test/e2e/lib.sh) ------------------------------------------
-export RUNTIME=io.containerd.nano.v2 SHIM_BINARY=$shim
-export E2E_CACHE_DIR=${cache_dir:-$build_dir/test/e2e/cache}
-export E2E_TIMEOUT=${E2E_TIMEOUT:-3600}
-export E2E_CTR_TIMEOUT=${E2E_CTR_TIMEOUT:-120}
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_containerd_env "$shim" 3600 120
 # shellcheck source=../test/e2e/lib.sh
 . "$root/test/e2e/lib.sh"
 e2e_setup
-
 # the shim under test, frozen for this run (containerd finds it on PATH at every start)
-cp --remove-destination "$shim" "$E2E_TMP/bin/containerd-shim-nano-v2"
-nano_exe=$E2E_TMP/bin/containerd-shim-nano-v2
+bench_freeze_shim
 
 GO=io.containerd.runc.v2
 NANO=io.containerd.nano.v2
@@ -118,18 +101,6 @@ declare -A LABEL=([$GO]=go [$NANO]=nano)
 declare -A EXE=([$GO]=$go_shim [$NANO]=$nano_exe)
 declare -A R=()      # results, keyed "<go|nano>.<metric>"
 CLK_TCK=$(getconf CLK_TCK)
-
-mkfifo "$E2E_TMP/snooze"
-exec {SNOOZE_FD}<>"$E2E_TMP/snooze"
-# snooze SECONDS — sleep without forking
-snooze() { read -r -t "$1" -u "$SNOOZE_FD" _ || true; }
-now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
-say() { printf '%s\n' "$*" >&2; }
-# anomaly TEXT — something odd seen (kept in a file: also works from a subshell)
-anomaly() {
-	printf '%s\n' "$*" >>"$E2E_TMP/anomalies"
-	say "ANOMALY: $*"
-}
 
 # bctr ARGS... — ctr on this run's containerd and namespace, without lib.sh's timeout
 # wrapper (used where the wall time is measured; the run's watchdog still applies)

@@ -36,10 +36,8 @@ out=$here/results/ttrpc.md
 cpeer=
 gopeer=
 
-usage() {
-	sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
-	exit 2
-}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 
 while [ $# -gt 0 ]; do
 	case $1 in
