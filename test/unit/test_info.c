@@ -4,6 +4,7 @@
  * cache can be seen working: a second -info does not run it, a changed binary
  * does. */
 #include "info.h"
+#include "run_captured.h"
 
 #include "containerd/runc/v1/oci.pb-c.h"
 #include "containerd/types/introspection.pb-c.h"
@@ -78,46 +79,27 @@ static int calls(void)
 	return n;
 }
 
+struct info_env {
+	const char *path; /* PATH for the shim, or NULL: ours */
+};
+
+static void info_setup(void *ud)
+{
+	const struct info_env *e = ud;
+	setenv(SHIM_FEATURES_CACHE_ENV, cache_dir, 1);
+	if (e->path)
+		setenv("PATH", e->path, 1);
+}
+
 /* Runs `shim -info` with in[0..len) on stdin and PATH=path_env (NULL: as
  * ours); *out gets stdout (malloc'd), err its stderr. Returns the exit code. */
 static int run_info(const uint8_t *in, size_t len, const char *path_env, uint8_t **out,
-                    size_t *out_len, char *err, size_t errlen)
+		    size_t *out_len, char *err, size_t errlen)
 {
-	char inpath[PATH_MAX + 16], outpath[PATH_MAX + 16], errpath[PATH_MAX + 16];
-	snprintf(inpath, sizeof(inpath), "%s/stdin", dir);
-	snprintf(outpath, sizeof(outpath), "%s/stdout", dir);
-	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
-	FILE *f = fopen(inpath, "w");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(in, 1, len, f), len);
-	fclose(f);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int i = open(inpath, O_RDONLY),
-		    o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
-		    e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(i, 0);
-		dup2(o, 1);
-		dup2(e, 2);
-		setenv(SHIM_FEATURES_CACHE_ENV, cache_dir, 1);
-		if (path_env)
-			setenv("PATH", path_env, 1);
-		execl(shim_bin, shim_bin, "-info", (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	f = fopen(outpath, "r");
-	cr_assert_not_null(f);
-	*out = malloc(1 << 20);
-	*out_len = fread(*out, 1, 1 << 20, f);
-	fclose(f);
-	f = fopen(errpath, "r");
-	size_t n = fread(err, 1, errlen - 1, f);
-	err[n] = '\0';
-	fclose(f);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	struct info_env e = {path_env};
+	char *argv[] = {(char *)shim_bin, "-info", NULL};
+	return run_captured(dir, argv, in, len, info_setup, &e, (char **)out, out_len, err,
+			    errlen);
 }
 
 static size_t options_any(const char *binary, uint8_t *buf, uint8_t *value, size_t *vlen)

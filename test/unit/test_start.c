@@ -8,6 +8,7 @@
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
+#include "run_captured.h"
 #include "ttrpc.h"
 
 #include <criterion/criterion.h>
@@ -60,57 +61,40 @@ static void teardown(void)
 
 TestSuite(start, .init = setup, .fini = teardown, .timeout = 30);
 
+static void start_setup(void *ud)
+{
+	const char *socket_env = ud;
+	if (chdir(bundle) < 0)
+		_exit(126);
+	if (socket_env)
+		setenv("NANOSHIM_SOCKET_DIR", socket_env, 1);
+	else
+		unsetenv("NANOSHIM_SOCKET_DIR");
+	setenv("TTRPC_ADDRESS", "/nonexistent/containerd.sock.ttrpc", 1);
+}
+
 /* Runs `start` for task "web" in the bundle; out/err get stdout/stderr. */
 static int run_start(const uint8_t *in, size_t len, const char *socket_env, char *out,
-                     size_t outlen, char *err, size_t errlen)
+		     size_t outlen, char *err, size_t errlen)
 {
-	char inpath[PATH_MAX + 16], outpath[PATH_MAX + 16], errpath[PATH_MAX + 16];
-	snprintf(inpath, sizeof(inpath), "%s/stdin", dir);
-	snprintf(outpath, sizeof(outpath), "%s/stdout", dir);
-	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
-	FILE *f = fopen(inpath, "w");
-	cr_assert_eq(fwrite(in, 1, len, f), len);
-	fclose(f);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int i = open(inpath, O_RDONLY),
-		    o = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600),
-		    e = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(i, 0);
-		dup2(o, 1);
-		dup2(e, 2);
-		if (chdir(bundle) < 0)
-			_exit(126);
-		if (socket_env)
-			setenv("NANOSHIM_SOCKET_DIR", socket_env, 1);
-		else
-			unsetenv("NANOSHIM_SOCKET_DIR");
-		setenv("TTRPC_ADDRESS", "/nonexistent/containerd.sock.ttrpc", 1);
-		execl(shim_bin, shim_bin, "-namespace", "default", "-address",
-		      "/run/nanoshim-test/containerd.sock", "-publish-binary",
-		      "/usr/bin/containerd", "-id", "web", "start", (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	f = fopen(outpath, "r");
-	size_t n = fread(out, 1, outlen - 1, f);
-	out[n] = '\0';
-	fclose(f);
-	f = fopen(errpath, "r");
-	n = fread(err, 1, errlen - 1, f);
-	err[n] = '\0';
-	fclose(f);
+	char *argv[] = {(char *)shim_bin, "-namespace", "default", "-address",
+			"/run/nanoshim-test/containerd.sock", "-publish-binary",
+			"/usr/bin/containerd", "-id", "web", "start", NULL};
+	char *o;
+	size_t olen;
+	int rc = run_captured(dir, argv, in, len, start_setup, (void *)socket_env, &o, &olen, err,
+			      errlen);
+	snprintf(out, outlen, "%s", o);
+	free(o);
 	char p[PATH_MAX + 32];
 	snprintf(p, sizeof(p), "%s/shim.pid", bundle);
-	f = fopen(p, "r");
+	FILE *f = fopen(p, "r");
 	if (f) {
 		if (fscanf(f, "%d", &daemon_pid) != 1)
 			daemon_pid = 0;
 		fclose(f);
 	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return rc;
 }
 
 static size_t options_any(uint8_t *buf, uint8_t *value)
