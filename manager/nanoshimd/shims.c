@@ -297,7 +297,6 @@ int shim_start(struct ctr *c, shim_started_fn done, void *userdata)
 
 /* ---- the connection ---------------------------------------------------- */
 
-
 static void after_cleanup(struct ctr *c, void *ud)
 {
 	if (c->recovering)
