@@ -923,23 +923,26 @@ static void resume_track(struct process *p)
 	process_track_pid(p, p->pid, 0);
 }
 
+int upgrade_event_requeue(const Nanoshim__Shim__V1__UpgradeEvent *m)
+{
+	struct events_item it = {.topic = m->topic,
+	                         .type_url = m->type_url,
+	                         .value = m->value.data,
+	                         .len = m->value.len,
+	                         .oom_id = m->oom_id,
+	                         .ts = {.tv_sec = m->ts_sec, .tv_nsec = m->ts_nsec}};
+	return events_requeue(&it);
+}
+
 int upgrade_resume_finish(void)
 {
 	if (!resumed)
 		return -EINVAL;
 	UpgradeState *s = resumed;
 	/* the events the old process had not delivered go first, in order */
-	for (size_t i = 0; i < s->n_events; i++) {
-		const Nanoshim__Shim__V1__UpgradeEvent *m = s->events[i];
-		struct events_item it = {.topic = m->topic,
-		                         .type_url = m->type_url,
-		                         .value = m->value.data,
-		                         .len = m->value.len,
-		                         .oom_id = m->oom_id,
-		                         .ts = {.tv_sec = m->ts_sec, .tv_nsec = m->ts_nsec}};
-		if (events_requeue(&it) < 0)
-			log_error("upgrade: event %s: out of memory: it is lost", m->topic);
-	}
+	for (size_t i = 0; i < s->n_events; i++)
+		if (upgrade_event_requeue(s->events[i]) < 0)
+			log_error("upgrade: event %s: out of memory: it is lost", s->events[i]->topic);
 	/* in reverse: container_add prepends, the list keeps its order */
 	for (size_t i = s->n_containers; i-- > 0;) {
 		struct container *c = resume_container(s->containers[i]);

@@ -43,6 +43,9 @@ void upgrade_state_release(Nanoshim__Shim__V1__UpgradeState *s);
 /* Packs / unpacks (checking the version: -EPROTO) a state; for tests. */
 int upgrade_state_write(int fd, const Nanoshim__Shim__V1__UpgradeState *s);
 int upgrade_state_read(int fd, Nanoshim__Shim__V1__UpgradeState **out, uint32_t *version);
+/* Puts an event the old process had not delivered back on the queue
+ * (events_requeue): 0 or -ENOMEM. */
+int upgrade_event_requeue(const Nanoshim__Shim__V1__UpgradeEvent *m);
 
 /* The new process, in shim_serve: reads the state from fd (closed), adopts
  * the connections on s; returns the listening fd to serve, or -errno. A

@@ -627,16 +627,8 @@ Test(collect, undelivered_events_are_handed_over_in_order)
 	UpgradeState *r;
 	uint32_t v;
 	cr_assert_eq(upgrade_state_read(fd, &r, &v), 0);
-	for (size_t i = 0; i < r->n_events; i++) {
-		const Nanoshim__Shim__V1__UpgradeEvent *m = r->events[i];
-		struct events_item it = {.topic = m->topic,
-		                         .type_url = m->type_url,
-		                         .value = m->value.data,
-		                         .len = m->value.len,
-		                         .oom_id = m->oom_id,
-		                         .ts = {.tv_sec = m->ts_sec, .tv_nsec = m->ts_nsec}};
-		cr_assert_eq(events_requeue(&it), 0);
-	}
+	for (size_t i = 0; i < r->n_events; i++)
+		cr_assert_eq(upgrade_event_requeue(r->events[i]), 0);
 	cr_assert_eq(events_queued(), 3);
 	char got[512] = "", want[512];
 	snprintf(want, sizeof(want), "/tasks/exit@%lld /tasks/oom@%lld /tasks/delete@%lld",
