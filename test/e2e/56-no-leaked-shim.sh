@@ -339,6 +339,18 @@ end_leaked "$d_delete" "$d_before_shutdown"
 # containerd killed after a delay that differs from round to round; the shims of every
 # round are looked at once, at the end.
 rand_ids=()
+# crash_after DELAY ID... — SIGKILL containerd DELAY s into what the round started, start
+# it again, let the round's ctr processes end, then remove the round's containers
+crash_after() {
+	sleep "$1"
+	shift
+	kill_containerd
+	e2e_containerd_start
+	wait_bg
+	echo "# tasks after the restart: $(ctr task ls | awk 'NR > 1 { printf "%s %s; ", $1, $3 }')"
+	remove_all "$@"
+	rand_ids+=("$@")
+}
 rand_run_round() { # DELAY
 	local ids=() id i
 	for ((i = 0; i < 4; i++)); do
@@ -348,13 +360,7 @@ rand_run_round() { # DELAY
 	for id in "${ids[@]}"; do
 		run_bg "$id"
 	done
-	sleep "$1"
-	kill_containerd
-	e2e_containerd_start
-	wait_bg
-	echo "# tasks after the restart: $(ctr task ls | awk 'NR > 1 { printf "%s %s; ", $1, $3 }')"
-	remove_all "${ids[@]}"
-	rand_ids+=("${ids[@]}")
+	crash_after "$1" "${ids[@]}"
 }
 rand_rm_round() { # DELAY
 	local ids=() id i
@@ -373,13 +379,7 @@ rand_rm_round() { # DELAY
 		ctr task rm "$id" >/dev/null 2>&1 &
 		bg_pids+=($!)
 	done
-	sleep "$1"
-	kill_containerd
-	e2e_containerd_start
-	wait_bg
-	echo "# tasks after the restart: $(ctr task ls | awk 'NR > 1 { printf "%s %s; ", $1, $3 }')"
-	remove_all "${ids[@]}"
-	rand_ids+=("${ids[@]}")
+	crash_after "$1" "${ids[@]}"
 }
 for d in ${E2E_ORPHAN_RUN_DELAYS:-0.06 0.08 0.1}; do
 	rand_run_round "$d"
