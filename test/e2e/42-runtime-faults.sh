@@ -30,17 +30,7 @@ mkfifo "$faults/never"
 wrapper=$E2E_TMP/runc-wrapper
 cat >"$wrapper" <<WRAPPER
 #!/bin/bash
-# the subcommand: the first argument that is not a global flag (or a global flag's value)
-sub=
-skip=0
-for a in "\$@"; do
-	if [ \$skip = 1 ]; then skip=0; continue; fi
-	case \$a in
-	--root | --log | --log-format | --criu) skip=1 ;;
-	--*) ;;
-	*) sub=\$a; break ;;
-	esac
-done
+$(e2e_runc_subcommand)
 if [ -n "\$sub" ] && [ -e "$faults/\$sub" ]; then
 	read -r action secs <"$faults/\$sub"
 	case \$action in

@@ -52,15 +52,7 @@ real_runc=$(command -v runc)
 runc_wrapper=$E2E_TMP/runc-wrapper
 cat >"$runc_wrapper" <<WRAPPER
 #!/bin/bash
-sub= skip=0
-for a in "\$@"; do
-	if [ \$skip = 1 ]; then skip=0; continue; fi
-	case \$a in
-	--root | --log | --log-format | --criu) skip=1 ;;
-	--*) ;;
-	*) sub=\$a; break ;;
-	esac
-done
+$(e2e_runc_subcommand)
 id=\${*: -1}
 if [ -n "\$sub" ] && [ -e "$faults/\$sub.\$id" ]; then
 	: >"$faults/at.\$sub.\$id"

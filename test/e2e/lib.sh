@@ -265,6 +265,23 @@ e2e_shim_pid() {
 }
 
 # e2e_expected_shim_binary — the executable the shim processes of this run must be
+# e2e_runc_subcommand — lines for a runc wrapper script (printed, to put in its text):
+# they set sub to runc's subcommand, the first argument that is not a global flag (or a
+# global flag's value)
+e2e_runc_subcommand() {
+	cat <<'SNIPPET'
+sub= skip=0
+for a in "$@"; do
+	if [ $skip = 1 ]; then skip=0; continue; fi
+	case $a in
+	--root | --log | --log-format | --criu) skip=1 ;;
+	--*) ;;
+	*) sub=$a; break ;;
+	esac
+done
+SNIPPET
+}
+
 e2e_expected_shim_binary() {
 	if [ "$RUNTIME" = io.containerd.runc.v2 ] && [ "$SHIM_AS_RUNC" != 1 ]; then
 		readlink -f "$(PATH=/usr/local/bin:/usr/bin:/bin command -v containerd-shim-runc-v2)"
